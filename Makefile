@@ -1,0 +1,32 @@
+# condgan — common commands. `make help` lists them.
+VENV ?= .venv
+PYTHON := $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,python3)
+CKPT ?=
+ARGS ?=
+
+.PHONY: help install train test eval tensorboard clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+install:  ## create .venv and install condgan (editable) with the dev extras
+	python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --upgrade pip
+	$(VENV)/bin/python -m pip install -e ".[dev]"
+
+train:  ## train with the default config; pass Hydra overrides in ARGS="model=cgan data=emnist"
+	$(PYTHON) train.py $(ARGS)
+
+test:  ## run the test suite (CPU, offline)
+	$(PYTHON) -m pytest
+
+eval:  ## evaluate a checkpoint: make eval CKPT=logs/train/runs/<run>/checkpoints/last.ckpt
+	@test -n "$(CKPT)" || { echo "make eval: set CKPT=path/to/last.ckpt"; exit 2; }
+	$(PYTHON) evaluate.py ckpt_path=$(CKPT) $(ARGS)
+
+tensorboard:  ## serve the TensorBoard dashboards of every run under logs/
+	$(PYTHON) -m tensorboard.main --logdir logs
+
+clean:  ## remove caches (runs under logs/ and datasets under data/ are kept)
+	rm -rf .pytest_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,3 @@
+"""condgan: conditional image generation with PyTorch Lightning and Hydra."""
+
+__version__ = "0.1.0"

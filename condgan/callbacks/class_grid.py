@@ -1,0 +1,40 @@
+"""Epoch-end sample grids: one row per class, from the same noise every time."""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+from condgan.utils.images import class_grid, save_png
+
+
+class ClassGridCallback(L.Callback):
+    """Writes a class grid to ``dirpath/epoch_XXX.png`` and to TensorBoard every ``every_n_epochs``.
+
+    The noise comes from a generator re-seeded with ``seed`` each time, so grids of successive
+    epochs show how the same latent points evolve.
+    """
+
+    def __init__(self, dirpath: str, samples_per_class: int = 10, every_n_epochs: int = 1, seed: int = 0) -> None:
+        self.dirpath = Path(dirpath)
+        self.samples_per_class = samples_per_class
+        self.every_n_epochs = every_n_epochs
+        self.seed = seed
+
+    def grid(self, pl_module) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed)
+        images = pl_module.generate(range(pl_module.num_classes), self.samples_per_class, generator=generator)
+        return class_grid(images, self.samples_per_class)
+
+    @rank_zero_only
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
+        epoch = trainer.current_epoch
+        if (epoch + 1) % self.every_n_epochs and not trainer.fast_dev_run:
+            return
+        grid = self.grid(pl_module)
+        save_png(grid, self.dirpath / f"epoch_{epoch:03d}.png")
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image("samples/class_grid", grid, global_step=epoch)

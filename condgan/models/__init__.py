@@ -1,0 +1,8 @@
+"""LightningModules: one shared generative interface, one adversarial base, one module per family."""
+
+from condgan.models.adversarial import AdversarialModule
+from condgan.models.base import GenerativeModule
+from condgan.models.cgan import CGAN
+from condgan.models.checkpoint import load_generative_model
+
+__all__ = ["GenerativeModule", "AdversarialModule", "CGAN", "load_generative_model"]

@@ -1,0 +1,62 @@
+"""The interface every model family offers to callbacks, metrics and evaluate.py."""
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+
+import lightning as L
+import torch
+
+from condgan.errors import LabelRangeError
+
+CHECKPOINT_KEY = "condgan"
+
+
+class GenerativeModule(L.LightningModule, ABC):
+    """A conditional generator: ``generate(labels, n)`` returns images in [-1, 1].
+
+    Subclasses implement :meth:`sample` (one image per label, in eval mode, without gradients).
+    Checkpoints record the concrete class so :func:`condgan.models.load_generative_model` can
+    rebuild any family from the file alone.
+    """
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+
+    @abstractmethod
+    def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One image ``[C, H, W]`` per label of the int64 tensor ``labels`` (already on the device)."""
+
+    def check_labels(self, labels: torch.Tensor | Iterable[int] | int) -> torch.Tensor:
+        """``labels`` as a 1-D int64 tensor on the model's device; out-of-range values are an error."""
+        labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+        if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+            bad = labels[(labels < 0) | (labels >= self.num_classes)][0].item()
+            raise LabelRangeError(
+                f"label {bad} is outside 0..{self.num_classes - 1}: this model was trained on "
+                f"{self.num_classes} classes"
+            )
+        return labels.to(self.device)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        labels: torch.Tensor | Iterable[int] | int,
+        n: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """``n`` images for each of ``labels``, grouped by label: shape ``[len(labels) * n, C, H, W]``.
+
+        Pass a seeded CPU ``generator`` for reproducible samples.
+        """
+        labels = self.check_labels(labels).repeat_interleave(n)
+        was_training = self.training
+        self.eval()
+        try:
+            return self.sample(labels, generator)
+        finally:
+            self.train(was_training)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        cls = type(self)
+        checkpoint[CHECKPOINT_KEY] = {"model_class": f"{cls.__module__}.{cls.__qualname__}"}

@@ -1,0 +1,40 @@
+"""Rebuild any condgan model from a checkpoint file alone."""
+
+import importlib
+from pathlib import Path
+
+import torch
+
+from condgan.errors import CheckpointError
+from condgan.models.base import CHECKPOINT_KEY, GenerativeModule
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint dictionary on the CPU, with a one-line error for missing or corrupt files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"checkpoint {path} not found; pass ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt"
+        )
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # truncated zip, pickle errors, foreign formats
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(err).__name__}: {err})") from err
+    if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint:
+        raise CheckpointError(f"{path} was not written by condgan's train.py; pass a checkpoint from a condgan run")
+    return checkpoint
+
+
+def load_generative_model(checkpoint: dict, map_location: str | torch.device = "cpu") -> GenerativeModule:
+    """Instantiate the model class recorded in ``checkpoint`` and load its weights, in eval mode."""
+    module_name, _, class_name = checkpoint[CHECKPOINT_KEY]["model_class"].rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as err:
+        raise CheckpointError(f"the checkpoint's model class {module_name}.{class_name} no longer exists") from err
+    if not (isinstance(cls, type) and issubclass(cls, GenerativeModule)):
+        raise CheckpointError(f"{module_name}.{class_name} is not a condgan model")
+    model = cls(**checkpoint["hyper_parameters"])
+    model.load_state_dict(checkpoint["state_dict"])
+    model.on_load_checkpoint(checkpoint)
+    return model.to(map_location).eval()

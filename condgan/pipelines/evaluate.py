@@ -1,0 +1,79 @@
+"""Evaluation of one checkpoint: a class grid PNG and an ``.npz`` of samples per class.
+
+``samples.npz`` holds ``images`` (uint8 ``[N, H, W, C]``), ``labels`` (int64 ``[N]``) and
+``class_names``, readable by numpy alone.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from condgan.models import load_generative_model
+from condgan.models.checkpoint import read_checkpoint
+from condgan.pipelines.common import CONFIG_DIR, reporting_user_errors
+from condgan.utils.images import class_grid, save_png, to_uint8
+from condgan.utils.sampling import generate_per_class
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def class_names_of(checkpoint: dict, num_classes: int) -> list[str]:
+    """Class names the training data declared (saved with the DataModule's hyperparameters)."""
+    names = (checkpoint.get("datamodule_hyper_parameters") or {}).get("class_names")
+    return list(names) if names else [str(i) for i in range(num_classes)]
+
+
+def export_samples(model, path: Path, per_class: int, class_names: list[str], seed: int, batch_size: int) -> Path:
+    images, labels = generate_per_class(model, per_class, torch.Generator().manual_seed(seed), batch_size)
+    np.savez_compressed(
+        path,
+        images=to_uint8(images).permute(0, 2, 3, 1).numpy(),
+        labels=labels.numpy(),
+        class_names=np.array(class_names),
+    )
+    return path
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Write ``class_grid.png``, ``samples.npz`` and ``summary.json`` to the run folder."""
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    model = load_generative_model(checkpoint, resolve_device(cfg.device))
+    out = Path(cfg.paths.output_dir)
+    names = class_names_of(checkpoint, model.num_classes)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    grid = class_grid(
+        model.generate(range(model.num_classes), cfg.grid_samples_per_class, generator=generator),
+        cfg.grid_samples_per_class,
+    )
+    summary = {
+        "checkpoint": str(Path(cfg.ckpt_path).resolve()),
+        "model": type(model).__name__,
+        "epoch": checkpoint.get("epoch"),
+        "global_step": checkpoint.get("global_step"),
+        "class_names": names,
+        "class_grid": str(save_png(grid, out / "class_grid.png")),
+        "samples": str(
+            export_samples(model, out / "samples.npz", cfg.samples_per_class, names, cfg.seed, cfg.batch_size)
+        ),
+        "samples_per_class": cfg.samples_per_class,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    log.info("wrote %s and %s", summary["class_grid"], summary["samples"])
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+@reporting_user_errors
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)

@@ -1,0 +1,37 @@
+"""Training: instantiate data, model, callbacks, loggers and trainer from the config, then fit."""
+
+import logging
+from pathlib import Path
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+
+from condgan.pipelines.common import CONFIG_DIR, instantiate_all, reporting_user_errors
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> L.Trainer:
+    """Fit the configured model on the configured data; returns the finished trainer."""
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    model: L.LightningModule = hydra.utils.instantiate(cfg.model)
+    callbacks = instantiate_all(cfg.get("callbacks"))
+    loggers = instantiate_all(cfg.get("logger"))
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    log.info("training %s on %s", type(model).__name__, type(datamodule).__name__)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is not None and checkpoint.last_model_path and Path(checkpoint.last_model_path).is_file():
+        log.info("last checkpoint: %s", checkpoint.last_model_path)
+    return trainer
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@reporting_user_errors
+def main(cfg: DictConfig) -> None:
+    train(cfg)

@@ -1,0 +1,1 @@
+"""Small helpers shared by callbacks and entry points (no Lightning modules, no Hydra)."""
