@@ -1,14 +1,25 @@
 """Generator and discriminator of the EMNIST report's conditional GAN.
 
-The generator multiplies the noise element-wise with a label embedding of the same size; the
-discriminator multiplies the image with a label embedding reshaped to the image. Widths, batch
-norm and dropout are arguments so the report's base and improved variants are configs, not code.
+With ``label_mode="multiply"`` (the report's design) the generator multiplies the noise
+element-wise with a label embedding of the same size and the discriminator multiplies the image
+with a label embedding reshaped to the image. ``label_mode="concat"`` appends the embedding to the
+noise instead, and to the image as an extra channel. Widths, batch norm and dropout are arguments
+so the report's base and improved variants are configs, not code.
 """
 
 from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from condgan.errors import ConfigError
+
+LABEL_MODES = ("multiply", "concat")
+
+
+def _check_label_mode(label_mode: str) -> None:
+    if label_mode not in LABEL_MODES:
+        raise ConfigError(f"unknown label_mode {label_mode!r}; choose one of {', '.join(LABEL_MODES)}")
 
 
 def _strided_size(size: int, stages: int) -> int:
@@ -19,7 +30,7 @@ def _strided_size(size: int, stages: int) -> int:
 
 
 class CGANGenerator(nn.Module):
-    """Dense projection of ``noise * embed(label)``, then transposed-conv upsampling to the image."""
+    """Dense projection of the noise combined with a label embedding, then transposed-conv upsampling."""
 
     def __init__(
         self,
@@ -31,19 +42,27 @@ class CGANGenerator(nn.Module):
         batch_norm: bool = False,
         bn_momentum: float = 0.1,
         leaky_slope: float = 0.2,
+        label_mode: str = "multiply",
+        embed_dim: int | None = None,
     ) -> None:
         super().__init__()
+        _check_label_mode(label_mode)
+        if label_mode == "multiply" and embed_dim not in (None, noise_dim):
+            raise ConfigError(f"label_mode=multiply needs embed_dim == noise_dim ({noise_dim}), got {embed_dim}")
+        embed_dim = embed_dim or noise_dim
         upsamples = len(widths) - 1
         if upsamples < 1 or image_size % 2**upsamples:
-            raise ValueError(
+            raise ConfigError(
                 f"image_size {image_size} must be divisible by 2**{upsamples} "
                 f"(one stride-2 stage per width after the first in {list(widths)})"
             )
         self.start_size = image_size // 2**upsamples
         self.start_width = widths[0]
-        self.label_embedding = nn.Embedding(num_classes, noise_dim)
+        self.label_mode = label_mode
+        self.label_embedding = nn.Embedding(num_classes, embed_dim)
+        in_features = noise_dim + (embed_dim if label_mode == "concat" else 0)
         self.project = nn.Sequential(
-            nn.Linear(noise_dim, widths[0] * self.start_size**2), nn.ReLU(inplace=True)
+            nn.Linear(in_features, widths[0] * self.start_size**2), nn.ReLU(inplace=True)
         )
         layers: list[nn.Module] = []
         if batch_norm:
@@ -56,13 +75,17 @@ class CGANGenerator(nn.Module):
         self.upsample = nn.Sequential(*layers)
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        h = self.project(noise * self.label_embedding(labels))
+        embedded = self.label_embedding(labels)
+        if self.label_mode == "multiply":
+            h = self.project(noise * embedded)
+        else:
+            h = self.project(torch.cat([noise, embedded], dim=1))
         h = h.view(-1, self.start_width, self.start_size, self.start_size)
         return self.upsample(h)
 
 
 class CGANDiscriminator(nn.Module):
-    """Strided convolutions over ``image * embed(label)``, optional dense layers, one logit."""
+    """Strided convolutions over the image combined with a label embedding, optional dense layers, one logit."""
 
     def __init__(
         self,
@@ -73,12 +96,17 @@ class CGANDiscriminator(nn.Module):
         hidden: Sequence[int] = (),
         dropout: float = 0.2,
         leaky_slope: float = 0.2,
+        label_mode: str = "multiply",
     ) -> None:
         super().__init__()
-        self.image_shape = (channels, image_size, image_size)
-        self.label_embedding = nn.Embedding(num_classes, channels * image_size * image_size)
+        _check_label_mode(label_mode)
+        self.label_mode = label_mode
+        self.label_shape = (channels if label_mode == "multiply" else 1, image_size, image_size)
+        self.label_embedding = nn.Embedding(num_classes, self.label_shape[0] * image_size * image_size)
+        if label_mode == "multiply":
+            nn.init.ones_(self.label_embedding.weight)  # start as the identity gate
         layers: list[nn.Module] = []
-        w_in = channels
+        w_in = channels + (1 if label_mode == "concat" else 0)
         for w_out in widths:
             layers += [nn.Conv2d(w_in, w_out, 3, stride=2, padding=1), nn.LeakyReLU(leaky_slope, inplace=True), nn.Dropout(dropout)]
             w_in = w_out
@@ -91,5 +119,7 @@ class CGANDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        gate = self.label_embedding(labels).view(-1, *self.image_shape)
-        return self.net(images * gate).squeeze(1)
+        embedded = self.label_embedding(labels).view(-1, *self.label_shape)
+        if self.label_mode == "multiply":
+            return self.net(images * embedded).squeeze(1)
+        return self.net(torch.cat([images, embedded], dim=1)).squeeze(1)

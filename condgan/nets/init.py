@@ -2,6 +2,8 @@
 
 from torch import nn
 
+from condgan.errors import ConfigError
+
 INIT_SCHEMES = ("default", "normal", "xavier")
 
 _WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
@@ -16,7 +18,7 @@ def init_weights(net: nn.Module, scheme: str, std: float = 0.02) -> None:
     Embeddings keep their own initialisation.
     """
     if scheme not in INIT_SCHEMES:
-        raise ValueError(f"unknown init scheme {scheme!r}; choose one of {', '.join(INIT_SCHEMES)}")
+        raise ConfigError(f"unknown init scheme {scheme!r}; choose one of {', '.join(INIT_SCHEMES)}")
     if scheme == "default":
         return
     for layer in net.modules():

@@ -1,0 +1,50 @@
+"""Shared fixtures: composed Hydra configs pointing at temporary folders, tiny datasets."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+from condgan.pipelines.common import CONFIG_DIR
+
+REPO = Path(__file__).resolve().parents[1]
+
+# a few seconds per run: small glyph set, tiny batches, no rich output
+FAST = [
+    "data.samples_per_class=24",
+    "data.test_samples_per_class=4",
+    "data.batch_size=32",
+    "callbacks.rich_progress_bar=null",
+    "callbacks.model_summary=null",
+    "trainer.accelerator=cpu",
+]
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """One data folder for the whole session, so the glyph cache is rendered once."""
+    return tmp_path_factory.mktemp("data")
+
+
+def compose_config(name: str, overrides: list[str], output_dir: Path, data_dir: Path) -> DictConfig:
+    """Compose ``conf/<name>.yaml`` like the CLI does, with every path inside the test's folders."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name=name, overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.log_dir = str(output_dir / "logs")
+        cfg.paths.data_dir = str(data_dir)
+    return cfg
+
+
+@pytest.fixture
+def train_config(tmp_path, data_dir):
+    """``train_config(*overrides)`` -> a small, fast training config writing into ``tmp_path``."""
+
+    def make(*overrides: str) -> DictConfig:
+        return compose_config("train", [*FAST, *overrides], tmp_path, data_dir)
+
+    return make

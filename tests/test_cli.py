@@ -1,0 +1,72 @@
+"""The command lines a user types: run folders, --cfg job, and one-line errors."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+QUIET = ["callbacks.rich_progress_bar=null", "callbacks.model_summary=null"]
+
+
+def run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, str(REPO / script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("condgan: error:")]
+
+
+def test_cfg_job_prints_the_composed_config(tmp_path):
+    result = run("train.py", "model=cgan", "data=emnist", "--cfg", "job", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "_target_: condgan.models.CGAN" in result.stdout
+    assert "_target_: condgan.data.EMNISTDataModule" in result.stdout
+    assert "num_classes: ${data.num_classes}" in result.stdout
+
+
+@pytest.mark.parametrize("group,known", [("model", "cgan"), ("data", "glyphs")])
+def test_unknown_names_list_the_available_options(tmp_path, group, known):
+    result = run("train.py", f"{group}=nope", cwd=tmp_path)
+    assert result.returncode != 0
+    assert f"Could not find '{group}/nope'" in result.stderr
+    assert known in result.stderr.split(f"Available options in '{group}'")[1]
+    assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").rglob("*.ckpt"))
+
+
+def test_missing_dataset_offline_is_one_line(tmp_path):
+    result = run("train.py", "data=fashion_mnist", f"data.root={tmp_path / 'nothing'}", "data.download=false",
+                 *QUIET, cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = error_lines(result)
+    assert "fashion_mnist: dataset files not found" in line and "data.root" in line
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("content,expected", [(None, "not found"), (b"not a checkpoint", "cannot be read")])
+def test_bad_checkpoints_are_one_line(tmp_path, content, expected):
+    path = tmp_path / "model.ckpt"
+    if content is not None:
+        path.write_bytes(content)
+    result = run("evaluate.py", f"ckpt_path={path}", cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = error_lines(result)
+    assert expected in line and "Traceback" not in result.stderr
+
+
+def test_train_cli_writes_a_run_folder(tmp_path, data_dir):
+    result = run(
+        "train.py", "debug=limit", "trainer.max_epochs=1", "data.samples_per_class=24",
+        "data.test_samples_per_class=4", f"paths.data_dir={data_dir}", *QUIET, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run_dir] = (tmp_path / "logs" / "debug" / "runs").iterdir()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert (run_dir / "grids" / "epoch_000.png").is_file()
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert (run_dir / ".hydra" / "config.yaml").is_file() and (run_dir / "debug.log").is_file()

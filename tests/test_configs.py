@@ -1,0 +1,64 @@
+"""Every config group composes, and every model x data pair instantiates consistently."""
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from condgan.pipelines.common import CONFIG_DIR
+from tests.conftest import compose_config
+
+CONF = Path(CONFIG_DIR)
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def test_groups_exist():
+    for group in ("data", "model", "trainer", "logger", "callbacks", "paths", "hydra", "experiment", "debug"):
+        assert options(group), f"conf/{group} has no options"
+    assert {"default", "cpu", "gpu", "ddp"} <= set(options("trainer"))
+    assert {"tensorboard", "csv"} <= set(options("logger"))
+
+
+@pytest.mark.parametrize("model", options("model"))
+@pytest.mark.parametrize("data", options("data"))
+def test_every_model_composes_with_every_dataset(model, data, tmp_path):
+    cfg = compose_config("train", [f"model={model}", f"data={data}"], tmp_path, tmp_path)
+    OmegaConf.resolve(cfg)
+    assert cfg.model.num_classes == cfg.data.num_classes
+    assert cfg.model.channels == cfg.data.channels and cfg.model.image_size == cfg.data.image_size
+    datamodule = instantiate(cfg.data)
+    model_ = instantiate(cfg.model)
+    images = model_.generate(range(cfg.data.num_classes), 1)
+    assert images.shape == (cfg.data.num_classes, cfg.data.channels, cfg.data.image_size, cfg.data.image_size)
+    assert datamodule.num_classes == model_.num_classes == len(datamodule.class_names)
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_experiments_compose(experiment, tmp_path):
+    cfg = compose_config("train", [f"experiment={experiment}"], tmp_path, tmp_path)
+    OmegaConf.resolve(cfg)
+    instantiate(cfg.model)
+
+
+@pytest.mark.parametrize("preset", options("debug"))
+def test_debug_presets_compose(preset, tmp_path):
+    cfg = compose_config("train", [f"debug={preset}"], tmp_path, tmp_path)
+    assert cfg.task_name == "debug"
+
+
+@pytest.mark.parametrize("trainer", options("trainer"))
+@pytest.mark.parametrize("logger", options("logger"))
+def test_trainer_and_logger_options_compose(trainer, logger, tmp_path):
+    cfg = compose_config("train", [f"trainer={trainer}", f"logger={logger}"], tmp_path, tmp_path)
+    OmegaConf.resolve(cfg)
+    assert cfg.trainer._target_ == "lightning.pytorch.Trainer"
+    assert all("_target_" in entry for entry in cfg.logger.values())
+
+
+def test_eval_config_requires_a_checkpoint(tmp_path):
+    cfg = compose_config("eval", [], tmp_path, tmp_path)
+    assert OmegaConf.is_missing(cfg, "ckpt_path")
