@@ -62,7 +62,7 @@ def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, 
         data_dir,
     )
     summary = evaluate(eval_cfg)
-    assert summary["epoch"] == 3 and summary["model"] == "CGAN"
+    assert summary["global_step"] == trainer.global_step and summary["model"] == "CGAN"
     samples = np.load(out / "eval" / "samples.npz")
     assert samples["images"].shape == (78, 28, 28, 1) and samples["images"].dtype == np.uint8
     np.testing.assert_array_equal(samples["labels"], np.repeat(np.arange(26), 3))

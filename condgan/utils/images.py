@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import torch
-from torchvision.io import write_png
+from PIL import Image
 from torchvision.utils import make_grid
 
 
@@ -21,5 +21,6 @@ def save_png(image: torch.Tensor, path: str | Path) -> Path:
     """Write a uint8 ``[C, H, W]`` image (1 or 3 channels) to ``path``, creating its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_png(image, str(path))
+    pixels = image.permute(1, 2, 0).numpy()
+    Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(path)
     return path
