@@ -70,3 +70,14 @@ def test_train_cli_writes_a_run_folder(tmp_path, data_dir):
     assert (run_dir / "grids" / "epoch_000.png").is_file()
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     assert (run_dir / ".hydra" / "config.yaml").is_file() and (run_dir / "debug.log").is_file()
+
+
+def test_ddp_on_two_cpu_processes_yields_one_checkpoint(tmp_path, data_dir):
+    result = run(
+        "train.py", "trainer=ddp", "debug=limit", "trainer.max_epochs=1", "data.samples_per_class=24",
+        "data.test_samples_per_class=4", f"paths.data_dir={data_dir}", *QUIET, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run_dir] = (tmp_path / "logs" / "debug" / "runs").iterdir()
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["last.ckpt"]
+    assert [p.name for p in (run_dir / "grids").iterdir()] == ["epoch_000.png"]

@@ -34,7 +34,9 @@ def mean_gap(model, real):
 
 @pytest.mark.slow
 def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, data_dir):
-    cfg = train_config("trainer.max_epochs=4", "logger=many_loggers", "data.samples_per_class=40")
+    cfg = train_config(
+        "trainer.max_epochs=4", "trainer.log_every_n_steps=1", "logger=many_loggers", "data.samples_per_class=40"
+    )
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup()
@@ -48,11 +50,12 @@ def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, 
     assert sorted(p.name for p in (out / "grids").iterdir()) == [f"epoch_{e:03d}.png" for e in range(4)]
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
 
-    # the losses move away from their starting values and the samples approach the data
-    d_loss = read_metric(out / "csv" / "metrics.csv", "train/d_loss_step")
-    g_loss = read_metric(out / "csv" / "metrics.csv", "train/g_loss_step")
-    assert len(d_loss) >= 5 and all(math.isfinite(v) for v in d_loss + g_loss)
-    assert abs(d_loss[-1] - d_loss[0]) > 0.03 and abs(g_loss[-1] - g_loss[0]) > 0.1
+    # both nets start at chance; D learns to separate (its loss falls), which raises G's loss
+    d_loss = read_metric(out / "csv" / "metrics.csv", "train/d_loss")
+    g_loss = read_metric(out / "csv" / "metrics.csv", "train/g_loss")
+    assert len(d_loss) == trainer.global_step // 2 and all(math.isfinite(v) for v in d_loss + g_loss)
+    assert abs(d_loss[0] - math.log(2)) < 0.05 and abs(g_loss[0] - math.log(2)) < 0.1
+    assert np.mean(d_loss[-10:]) < d_loss[0] - 0.02 and np.mean(g_loss[-10:]) > g_loss[0] + 0.05
     assert mean_gap(trainer.lightning_module, real) < 0.5 * gap_before
 
     eval_cfg = compose_config(

@@ -67,14 +67,12 @@ class AdversarialModule(GenerativeModule):
         self.untoggle_optimizer(opt_g)
 
         self._check_finite(d_loss, g_loss, batch_idx)
-        self.log_dict({"train/d_loss": d_loss, "train/g_loss": g_loss}, on_step=True, on_epoch=True, prog_bar=True)
+        self.log_dict({"train/d_loss": d_loss, "train/g_loss": g_loss}, prog_bar=True)
         self.log_dict(
             {
                 "train/d_acc_real": (real_logits > 0).float().mean(),
                 "train/d_acc_fake": (fake_logits < 0).float().mean(),
-            },
-            on_step=True,
-            on_epoch=True,
+            }
         )
 
     def validation_step(self, batch, batch_idx: int) -> None:

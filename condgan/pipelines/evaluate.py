@@ -59,7 +59,7 @@ def evaluate(cfg: DictConfig) -> dict:
     summary = {
         "checkpoint": str(Path(cfg.ckpt_path).resolve()),
         "model": type(model).__name__,
-        "epoch": checkpoint.get("epoch"),
+        "epochs_trained": checkpoint.get("epoch"),
         "global_step": checkpoint.get("global_step"),
         "class_names": names,
         "class_grid": str(save_png(grid, out / "class_grid.png")),
