@@ -81,3 +81,29 @@ def test_ddp_on_two_cpu_processes_yields_one_checkpoint(tmp_path, data_dir):
     [run_dir] = (tmp_path / "logs" / "debug" / "runs").iterdir()
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["last.ckpt"]
     assert [p.name for p in (run_dir / "grids").iterdir()] == ["epoch_000.png"]
+
+
+def test_user_errors_become_one_line_and_bugs_keep_their_traceback(capsys):
+    from hydra.errors import InstantiationException
+
+    from condgan.errors import DatasetNotFoundError
+    from condgan.pipelines.common import reporting_user_errors
+
+    @reporting_user_errors
+    def wrapped_user_error():
+        try:
+            raise DatasetNotFoundError("files missing:\n  a.gz\n  b.gz")
+        except DatasetNotFoundError as err:
+            raise InstantiationException("Error in call to target") from err
+
+    with pytest.raises(SystemExit) as exit_info:
+        wrapped_user_error()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "condgan: error: files missing: a.gz b.gz\n"
+
+    @reporting_user_errors
+    def bug():
+        raise KeyError("internal")
+
+    with pytest.raises(KeyError):
+        bug()

@@ -1,7 +1,6 @@
 """What both entry points share: the config folder, list instantiation, one-line user errors."""
 
 import functools
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +11,6 @@ from omegaconf import DictConfig
 from condgan.errors import CondganError
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
-
-log = logging.getLogger(__name__)
 
 
 def instantiate_all(group: DictConfig | None) -> list:
@@ -43,8 +40,8 @@ def reporting_user_errors(task: Callable) -> Callable:
             cause = user_error(err)
             if cause is None:
                 raise
-            log.error("%s", cause)
-            print(f"condgan: error: {cause}", file=sys.stderr)
+            message = " ".join(str(cause).split())
+            print(f"condgan: error: {message}", file=sys.stderr)
             raise SystemExit(2) from None
 
     return wrapper

@@ -1,0 +1,139 @@
+"""Common DataModule: decode a dataset once into uint8 tensors, serve batches by indexing.
+
+Batches travel as uint8 (four times less to copy than float) and are scaled to [-1, 1] in
+``on_after_batch_transfer``, i.e. on the device, so nothing runs per sample in Python.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import lightning as L
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from condgan.errors import ConfigError, LabelRangeError
+
+
+def to_signed_unit(images: torch.Tensor) -> torch.Tensor:
+    """Map uint8 pixels 0..255 to floats in [-1, 1]."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+class TensorBatchDataset(Dataset):
+    """Images and labels in memory; indexing with a list of indices returns a whole batch."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images = images
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        return self.images[index], self.labels[index]
+
+
+class TensorImageDataModule(L.LightningDataModule, ABC):
+    """Base of every in-memory dataset: subclasses implement :meth:`load_split`.
+
+    The official training split is divided into train/val by ``val_fraction`` with a fixed
+    ``seed``; the official test split is served by :meth:`test_dataloader`.
+    """
+
+    name = "dataset"
+
+    def __init__(
+        self,
+        root: str,
+        num_classes: int,
+        channels: int,
+        image_size: int,
+        class_names: Sequence[str] | None = None,
+        batch_size: int = 128,
+        val_fraction: float = 0.1,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        drop_last: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if class_names is not None and len(class_names) != num_classes:
+            raise ConfigError(
+                f"{self.name}: {len(class_names)} class_names given for num_classes={num_classes}; "
+                "make data.class_names list one name per class"
+            )
+        if not 0.0 <= val_fraction < 1.0:
+            raise ConfigError(f"{self.name}: data.val_fraction={val_fraction} must lie in [0, 1)")
+        self.save_hyperparameters(logger=False)
+        self.train_set: TensorBatchDataset | None = None
+        self.val_set: TensorBatchDataset | None = None
+        self.test_set: TensorBatchDataset | None = None
+
+    @abstractmethod
+    def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(images, labels)``: uint8 ``[N, C, H, W]`` and int64 ``[N]`` in ``0..num_classes-1``."""
+
+    @property
+    def num_classes(self) -> int:
+        return self.hparams.num_classes
+
+    @property
+    def class_names(self) -> list[str]:
+        names = self.hparams.class_names
+        return list(names) if names is not None else [str(i) for i in range(self.num_classes)]
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit", "validate") and self.train_set is None:
+            images, labels = self._checked(*self.load_split(train=True))
+            order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.hparams.seed))
+            n_val = round(len(labels) * self.hparams.val_fraction)
+            val_idx, train_idx = order[:n_val], order[n_val:]
+            self.train_set = TensorBatchDataset(images[train_idx], labels[train_idx])
+            self.val_set = TensorBatchDataset(images[val_idx], labels[val_idx])
+        if stage in (None, "test") and self.test_set is None:
+            self.test_set = TensorBatchDataset(*self._checked(*self.load_split(train=False)))
+
+    def _checked(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hp = self.hparams
+        expected = (hp.channels, hp.image_size, hp.image_size)
+        if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != expected:
+            raise ConfigError(
+                f"{self.name}: images are {images.dtype} {tuple(images.shape)} but the config says "
+                f"uint8 [N, {hp.channels}, {hp.image_size}, {hp.image_size}]; fix data.channels/data.image_size"
+            )
+        if len(labels) != len(images):
+            raise ConfigError(f"{self.name}: {len(images)} images but {len(labels)} labels")
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= hp.num_classes:
+            raise LabelRangeError(
+                f"{self.name}: labels span {lo}..{hi} but data.num_classes={hp.num_classes} allows "
+                f"0..{hp.num_classes - 1}; fix data.num_classes or the label files"
+            )
+        return images, labels.long()
+
+    def _loader(self, dataset: TensorBatchDataset | None, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{self.name}: call setup() before asking for a dataloader")
+        sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        batches = BatchSampler(sampler, self.hparams.batch_size, drop_last=shuffle and self.hparams.drop_last)
+        return DataLoader(
+            dataset,
+            batch_size=None,
+            sampler=batches,
+            num_workers=self.hparams.num_workers,
+            pin_memory=self.hparams.pin_memory,
+            persistent_workers=self.hparams.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        images, labels = batch
+        return to_signed_unit(images), labels

@@ -1,0 +1,166 @@
+"""The embedded default dataset: 26 letters rendered with the font Pillow ships.
+
+Each letter is drawn upper- or lower-case at several stroke widths, then placed with a random
+affine jitter (rotation, scale, shear, shift) and downsampled. Everything is drawn from one seed,
+so the same config always yields the same images; the result is cached under ``root``.
+A thick/thin ``style`` attribute per image follows the Kuzushiji report's rule.
+"""
+
+import hashlib
+import json
+import logging
+import math
+import string
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
+
+from condgan.data.attributes import thickness_style
+from condgan.data.base import TensorImageDataModule
+from condgan.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+LETTERS = string.ascii_uppercase
+SUPERSAMPLE = 2
+_CHUNK = 4096
+
+
+def render_templates(canvas: int, font_size: int, stroke_widths: list[int]) -> torch.Tensor:
+    """Centred glyphs as floats in [0, 1], shaped ``[letter, case, stroke, canvas, canvas]``."""
+    font = ImageFont.load_default(size=font_size)
+    templates = torch.zeros(len(LETTERS), 2, len(stroke_widths), canvas, canvas)
+    for i, letter in enumerate(LETTERS):
+        for j, char in enumerate((letter, letter.lower())):
+            for k, stroke in enumerate(stroke_widths):
+                image = Image.new("L", (canvas, canvas))
+                draw = ImageDraw.Draw(image)
+                left, top, right, bottom = draw.textbbox((0, 0), char, font=font, stroke_width=stroke)
+                origin = ((canvas - (right - left)) / 2 - left, (canvas - (bottom - top)) / 2 - top)
+                draw.text(origin, char, fill=255, font=font, stroke_width=stroke, stroke_fill=255)
+                templates[i, j, k] = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
+    return templates
+
+
+def _affine(n: int, gen: torch.Generator, rotation: float, scale: tuple[float, float], shear: float, shift: float) -> torch.Tensor:
+    """Random output-to-input affine matrices ``[n, 2, 3]`` for ``F.affine_grid``."""
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return torch.rand(n, generator=gen) * (high - low) + low
+
+    angle = uniform(-rotation, rotation) * math.pi / 180
+    zoom = uniform(*scale)
+    slant = uniform(-shear, shear) * math.pi / 180
+    cos, sin, tan = angle.cos(), angle.sin(), slant.tan()
+    # forward map: rotate(angle) @ shear_x(slant) @ scale(zoom); affine_grid needs its inverse
+    forward = torch.zeros(n, 2, 2)
+    forward[:, 0, 0] = cos * zoom
+    forward[:, 0, 1] = (cos * tan - sin) * zoom
+    forward[:, 1, 0] = sin * zoom
+    forward[:, 1, 1] = (sin * tan + cos) * zoom
+    inverse = torch.linalg.inv(forward)
+    offset = torch.stack([uniform(-shift, shift), uniform(-shift, shift)], dim=1) * 2
+    theta = torch.zeros(n, 2, 3)
+    theta[:, :, :2] = inverse
+    theta[:, :, 2] = -(inverse @ offset.unsqueeze(2)).squeeze(2)
+    return theta
+
+
+def render_glyphs(
+    samples_per_class: int,
+    seed: int,
+    image_size: int = 28,
+    font_size: int = 22,
+    stroke_widths: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5),
+    lowercase_prob: float = 0.5,
+    rotation: float = 12.0,
+    scale: tuple[float, float] = (0.85, 1.1),
+    shear: float = 12.0,
+    shift: float = 0.06,
+    style_threshold: int = 127,
+) -> dict[str, torch.Tensor]:
+    """Render ``26 * samples_per_class`` jittered letters; returns uint8 images, labels and styles.
+
+    ``font_size`` and ``stroke_widths`` are in output pixels; ``shift`` is a fraction of the image.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    canvas = image_size * SUPERSAMPLE
+    templates = render_templates(canvas, font_size * SUPERSAMPLE, [round(w * SUPERSAMPLE) for w in stroke_widths])
+    labels = torch.arange(len(LETTERS)).repeat_interleave(samples_per_class)
+    n = len(labels)
+    case = (torch.rand(n, generator=gen) < lowercase_prob).long()
+    stroke = torch.randint(len(stroke_widths), (n,), generator=gen)
+    theta = _affine(n, gen, rotation, scale, shear, shift)
+    images = torch.empty(n, 1, image_size, image_size, dtype=torch.uint8)
+    for start in range(0, n, _CHUNK):
+        part = slice(start, start + _CHUNK)
+        source = templates[labels[part], case[part], stroke[part]].unsqueeze(1)
+        grid = F.affine_grid(theta[part], list(source.shape), align_corners=False)
+        warped = F.grid_sample(source, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        small = F.avg_pool2d(warped, SUPERSAMPLE)
+        images[part] = small.mul(255).round().clamp(0, 255).to(torch.uint8)
+    order = torch.randperm(n, generator=gen)
+    images, labels = images[order], labels[order]
+    return {"images": images, "labels": labels, "style": thickness_style(images, labels, style_threshold)}
+
+
+class GlyphsDataModule(TensorImageDataModule):
+    """Rendered letters A-Z, generated offline in seconds and cached on disk."""
+
+    name = "glyphs"
+
+    def __init__(
+        self,
+        root: str,
+        *args,
+        samples_per_class: int = 600,
+        test_samples_per_class: int = 100,
+        render: dict | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(root, *args, **kwargs)
+        if self.hparams.num_classes != len(LETTERS) or self.hparams.channels != 1:
+            raise ConfigError(f"glyphs has {len(LETTERS)} classes and 1 channel; fix data.num_classes/data.channels")
+
+    def _render_args(self, train: bool) -> dict:
+        hp = self.hparams
+        return {
+            **dict(hp.render or {}),
+            "samples_per_class": hp.samples_per_class if train else hp.test_samples_per_class,
+            "seed": hp.seed if train else hp.seed + 1,
+            "image_size": hp.image_size,
+        }
+
+    def cache_path(self, train: bool) -> Path:
+        args = self._render_args(train)
+        key = hashlib.sha1(json.dumps(args, sort_keys=True, default=list).encode()).hexdigest()[:12]
+        return Path(self.hparams.root).expanduser() / "glyphs" / f"glyphs-{'train' if train else 'test'}-{key}.pt"
+
+    def _load_or_render(self, train: bool) -> dict[str, torch.Tensor]:
+        path = self.cache_path(train)
+        if path.is_file():
+            try:
+                return torch.load(path, weights_only=True)
+            except Exception as err:  # a half-written or foreign file is simply rendered again
+                log.warning("glyphs: cache %s unreadable (%s); rendering again", path, err)
+        data = render_glyphs(**self._render_args(train))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(data, tmp)
+        tmp.replace(path)
+        return data
+
+    def prepare_data(self) -> None:
+        for train in (True, False):
+            self._load_or_render(train)
+
+    def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        data = self._load_or_render(train)
+        return data["images"], data["labels"]
+
+    def load_style(self, train: bool) -> torch.Tensor:
+        """The thick (1) / thin (0) attribute of each image, aligned with :meth:`load_split`."""
+        return self._load_or_render(train)["style"]
