@@ -11,7 +11,7 @@ from condgan.utils.images import class_grid, save_png
 
 
 class ClassGridCallback(L.Callback):
-    """Writes a class grid to ``dirpath/epoch_XXX.png`` and to TensorBoard every ``every_n_epochs``.
+    """Writes a class grid to ``dirpath/epoch_<nnn>.png`` and to TensorBoard every ``every_n_epochs``.
 
     The noise comes from a generator re-seeded with ``seed`` each time, so grids of successive
     epochs show how the same latent points evolve.
