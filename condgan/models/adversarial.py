@@ -1,33 +1,91 @@
 """Shared training logic of every GAN: manual optimisation of a generator and a discriminator."""
 
+import copy
 from collections.abc import Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from condgan.errors import NonFiniteLossError
+from condgan.errors import ConfigError, NonFiniteLossError
+from condgan.models import losses
 from condgan.models.base import GenerativeModule
+
+OPTIMIZERS = {
+    "adam": lambda params, cfg: torch.optim.Adam(params, lr=cfg["lr"], betas=tuple(cfg.get("betas", (0.9, 0.999)))),
+    "rmsprop": lambda params, cfg: torch.optim.RMSprop(params, lr=cfg["lr"]),
+}
+SCHEDULES = ("linear", "cosine")
 
 
 class AdversarialModule(GenerativeModule):
-    """Base of the GAN families: subclasses set ``self.generator`` and ``self.discriminator``.
+    """Base of the GAN families: a subclass builds its two networks and hands them to :meth:`build`.
 
-    ``generator(noise, labels)`` returns images, ``discriminator(images, labels)`` one logit per
-    image. Each batch makes one discriminator step on ``fake.detach()`` and then one generator
-    step, with binary cross-entropy on logits and one-sided label smoothing (``real_label``).
-    ``optim`` holds Adam's ``lr`` and ``betas`` for ``generator`` and ``discriminator``.
+    ``generator(noise, labels)`` returns images, ``discriminator(images, labels)`` one output per
+    image. Every batch makes one discriminator step on ``fake.detach()``; every ``n_critic``-th
+    batch then makes one generator step. Chosen by config:
+
+    - ``loss``: ``bce`` (non-saturating), ``hinge``, ``wasserstein`` or ``lsgan``;
+      ``real_label`` < 1 is one-sided label smoothing;
+    - regularisers of D: ``gradient_penalty`` (weight of WGAN-GP's term), ``r1_penalty`` (gamma of
+      R1, applied as gamma / 2), ``clip_value`` (weight clipping bound after each D step);
+    - ``optim``: per network ``{name: adam|rmsprop, lr, betas}`` (separate rates = TTUR);
+      ``lr_schedule``: null or ``{name: linear|cosine, final_factor}`` over ``trainer.max_epochs``;
+    - ``grad_clip``: gradient-norm clipping through ``self.clip_gradients``;
+    - ``ema_decay``: keep an exponential moving average of G, used for sampling, updated after each
+      generator step once ``ema_start`` generator steps have passed (a plain copy before).
     """
 
     generator: nn.Module
     discriminator: nn.Module
 
-    def __init__(self, num_classes: int, noise_dim: int, optim: Mapping, real_label: float = 1.0) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        noise_dim: int,
+        optim: Mapping,
+        loss: str = "bce",
+        real_label: float = 1.0,
+        n_critic: int = 1,
+        gradient_penalty: float = 0.0,
+        r1_penalty: float = 0.0,
+        clip_value: float | None = None,
+        grad_clip: float | None = None,
+        ema_decay: float | None = None,
+        ema_start: int = 0,
+        lr_schedule: Mapping | None = None,
+    ) -> None:
         super().__init__(num_classes)
+        if n_critic < 1:
+            raise ConfigError(f"n_critic={n_critic}: the discriminator needs at least one step per generator step")
+        if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
+            raise ConfigError(f"ema_decay={ema_decay} must lie in [0, 1)")
+        if lr_schedule and lr_schedule.get("name") not in SCHEDULES:
+            raise ConfigError(f"unknown lr_schedule {lr_schedule.get('name')!r}; choose one of {', '.join(SCHEDULES)}")
+        for net in ("generator", "discriminator"):
+            if optim[net].get("name", "adam") not in OPTIMIZERS:
+                raise ConfigError(f"unknown optimizer {optim[net]['name']!r} for the {net}; choose one of {', '.join(OPTIMIZERS)}")
         self.automatic_optimization = False
         self.noise_dim = noise_dim
         self.optim = optim
+        self.loss = losses.check_loss(loss)
         self.real_label = real_label
+        self.n_critic = n_critic
+        self.gradient_penalty = gradient_penalty
+        self.r1_penalty = r1_penalty
+        self.clip_value = clip_value
+        self.grad_clip = grad_clip
+        self.ema_decay = ema_decay
+        self.ema_start = ema_start
+        self.lr_schedule = lr_schedule
+        self.generator_ema: nn.Module | None = None
+        self.register_buffer("generator_steps", torch.zeros((), dtype=torch.long))
+
+    def build(self, generator: nn.Module, discriminator: nn.Module) -> None:
+        """Install the networks (and the EMA copy of the generator when ``ema_decay`` is set)."""
+        self.generator = generator
+        self.discriminator = discriminator
+        if self.ema_decay is not None:
+            self.generator_ema = copy.deepcopy(generator).requires_grad_(False).eval()
 
     def sample_noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         if generator is None:
@@ -35,71 +93,127 @@ class AdversarialModule(GenerativeModule):
         return torch.randn(n, self.noise_dim, generator=generator, device=generator.device).to(self.device)
 
     def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.generator(self.sample_noise(len(labels), generator), labels)
+        net = self.generator_ema if self.generator_ema is not None else self.generator
+        return net(self.sample_noise(len(labels), generator), labels)
 
-    def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, self.real_label))
-        fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-        return 0.5 * (real + fake)
+    def discriminator_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+        return losses.discriminator_loss(self.loss, real_out, fake_out, self.real_label)
 
-    def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    def generator_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
+        return losses.generator_loss(self.loss, fake_out)
+
+    def regularizers(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The weighted penalty terms added to D's loss, by log name."""
+        terms = {}
+        if self.gradient_penalty:
+            terms["gp"] = self.gradient_penalty * losses.gradient_penalty(self.discriminator, real, fake, labels)
+        if self.r1_penalty:
+            terms["r1"] = 0.5 * self.r1_penalty * losses.r1_penalty(self.discriminator, real, labels)
+        return terms
+
+    def _step(self, optimizer, loss: torch.Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.grad_clip:
+            self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+        optimizer.step()
 
     def training_step(self, batch, batch_idx: int) -> None:
         real, labels = batch
         opt_g, opt_d = self.optimizers()
-        fake = self.generator(self.sample_noise(len(labels)), labels)
+        generator_turn = (batch_idx + 1) % self.n_critic == 0
+        with torch.set_grad_enabled(generator_turn):
+            fake = self.generator(self.sample_noise(len(labels)), labels)
 
         self.toggle_optimizer(opt_d)
-        real_logits = self.discriminator(real, labels)
-        fake_logits = self.discriminator(fake.detach(), labels)
-        d_loss = self.discriminator_loss(real_logits, fake_logits)
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        opt_d.step()
+        real_out = self.discriminator(real, labels)
+        fake_out = self.discriminator(fake.detach(), labels)
+        penalties = self.regularizers(real, fake, labels)
+        d_loss = self.discriminator_loss(real_out, fake_out)
+        self._step(opt_d, d_loss + sum(penalties.values()))
         self.untoggle_optimizer(opt_d)
+        if self.clip_value is not None:
+            with torch.no_grad():
+                for param in self.discriminator.parameters():
+                    param.clamp_(-self.clip_value, self.clip_value)
+        losses_ = {"train/d_loss": d_loss}
 
-        self.toggle_optimizer(opt_g)
-        g_loss = self.generator_loss(self.discriminator(fake, labels))
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(g_loss)
-        opt_g.step()
-        self.untoggle_optimizer(opt_g)
+        if generator_turn:
+            self.toggle_optimizer(opt_g)
+            g_loss = self.generator_loss(self.discriminator(fake, labels))
+            self._step(opt_g, g_loss)
+            self.untoggle_optimizer(opt_g)
+            self.update_ema()
+            losses_["train/g_loss"] = g_loss
 
-        self._check_finite(d_loss, g_loss, batch_idx)
-        self.log_dict({"train/d_loss": d_loss, "train/g_loss": g_loss}, prog_bar=True)
-        self.log_dict(
-            {
-                "train/d_acc_real": (real_logits > 0).float().mean(),
-                "train/d_acc_fake": (fake_logits < 0).float().mean(),
-            }
-        )
+        threshold = losses.DECISION_THRESHOLD[self.loss]
+        metrics = {
+            "train/d_acc_real": (real_out > threshold).float().mean(),
+            "train/d_acc_fake": (fake_out <= threshold).float().mean(),
+            **{f"train/{name}": value for name, value in penalties.items()},
+        }
+        self._check_finite({**losses_, **metrics}, batch_idx)
+        self.log_dict(losses_, prog_bar=True)
+        self.log_dict(metrics)
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """Blend G into its EMA copy (decay 0, i.e. a copy, during the first ``ema_start`` steps)."""
+        self.generator_steps += 1
+        if self.generator_ema is None:
+            return
+        decay = self.ema_decay if int(self.generator_steps) > self.ema_start else 0.0
+        for ema, live in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            ema.lerp_(live, 1.0 - decay)
+        for ema, live in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            ema.copy_(live)
+
+    def on_train_epoch_end(self) -> None:
+        if self.lr_schedule:
+            for scheduler in self.lr_schedulers():
+                scheduler.step()
 
     def validation_step(self, batch, batch_idx: int) -> None:
         real, labels = batch
         fake = self.sample(labels)
-        real_logits = self.discriminator(real, labels)
-        fake_logits = self.discriminator(fake, labels)
+        real_out = self.discriminator(real, labels)
+        fake_out = self.discriminator(fake, labels)
+        threshold = losses.DECISION_THRESHOLD[self.loss]
         self.log_dict(
             {
-                "val/d_loss": self.discriminator_loss(real_logits, fake_logits),
-                "val/g_loss": self.generator_loss(fake_logits),
-                "val/d_acc_real": (real_logits > 0).float().mean(),
-                "val/d_acc_fake": (fake_logits < 0).float().mean(),
+                "val/d_loss": self.discriminator_loss(real_out, fake_out),
+                "val/g_loss": self.generator_loss(fake_out),
+                "val/d_acc_real": (real_out > threshold).float().mean(),
+                "val/d_acc_fake": (fake_out <= threshold).float().mean(),
             },
             on_epoch=True,
         )
 
-    def _check_finite(self, d_loss: torch.Tensor, g_loss: torch.Tensor, batch_idx: int) -> None:
-        if not torch.isfinite(d_loss.detach() + g_loss.detach()):
+    def _check_finite(self, metrics: dict[str, torch.Tensor], batch_idx: int) -> None:
+        if not torch.isfinite(torch.stack([v.detach() for v in metrics.values()])).all():
+            values = ", ".join(f"{k}={v.item():.4g}" for k, v in metrics.items() if "acc" not in k)
             raise NonFiniteLossError(
-                f"train/d_loss={d_loss.item():.4g}, train/g_loss={g_loss.item():.4g} at epoch "
-                f"{self.current_epoch}, batch {batch_idx}: training stopped, checkpoints already saved "
-                "are kept; lower model.optim.generator.lr / model.optim.discriminator.lr or check the data"
+                f"{values} at epoch {self.current_epoch}, batch {batch_idx}: training stopped, checkpoints "
+                "already saved are kept; lower model.optim.generator.lr / model.optim.discriminator.lr "
+                "or check the data"
             )
 
     def configure_optimizers(self):
-        def adam(net: nn.Module, key: str) -> torch.optim.Optimizer:
-            return torch.optim.Adam(net.parameters(), lr=self.optim[key]["lr"], betas=tuple(self.optim[key]["betas"]))
-
-        return [adam(self.generator, "generator"), adam(self.discriminator, "discriminator")]
+        optimizers = [
+            OPTIMIZERS[self.optim[net].get("name", "adam")](getattr(self, net).parameters(), self.optim[net])
+            for net in ("generator", "discriminator")
+        ]
+        if not self.lr_schedule:
+            return optimizers
+        epochs = self.trainer.max_epochs if self.trainer is not None else -1
+        if not epochs or epochs < 1:
+            raise ConfigError("lr_schedule needs a positive trainer.max_epochs")
+        final = self.lr_schedule.get("final_factor", 0.0)
+        if self.lr_schedule["name"] == "linear":
+            schedulers = [torch.optim.lr_scheduler.LinearLR(o, 1.0, final, total_iters=epochs) for o in optimizers]
+        else:
+            schedulers = [
+                torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=epochs, eta_min=o.defaults["lr"] * final)
+                for o in optimizers
+            ]
+        return optimizers, schedulers

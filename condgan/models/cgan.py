@@ -1,4 +1,8 @@
-"""``cgan``: the EMNIST report's conditional GAN (label embedding multiplied into noise and image)."""
+"""``cgan`` and its relatives: the EMNIST report's convolutional GAN, conditioned or not.
+
+``label_mode`` of each network picks how labels enter: ``multiply`` (the report's CGAN),
+``concat``, or ``none`` (the report's unconditional DCGAN and WGAN).
+"""
 
 from collections.abc import Mapping
 
@@ -8,7 +12,8 @@ from condgan.nets.init import init_weights
 
 
 class CGAN(AdversarialModule):
-    """Conditional GAN; ``generator``/``discriminator`` hold the keyword arguments of the nets."""
+    """Convolutional GAN; ``generator``/``discriminator`` hold the keyword arguments of the nets,
+    every other keyword goes to :class:`AdversarialModule` (loss, regularisers, EMA, ...)."""
 
     def __init__(
         self,
@@ -18,14 +23,14 @@ class CGAN(AdversarialModule):
         noise_dim: int,
         generator: Mapping,
         discriminator: Mapping,
-        optim: Mapping,
-        real_label: float = 1.0,
-        init: str = "normal",
+        init: str = "xavier",
         init_std: float = 0.02,
+        **adversarial,
     ) -> None:
-        super().__init__(num_classes, noise_dim, optim, real_label)
+        super().__init__(num_classes, noise_dim, **adversarial)
         self.save_hyperparameters()
-        self.generator = CGANGenerator(num_classes, channels, image_size, noise_dim, **generator)
-        self.discriminator = CGANDiscriminator(num_classes, channels, image_size, **discriminator)
-        init_weights(self.generator, init, init_std)
-        init_weights(self.discriminator, init, init_std)
+        g = CGANGenerator(num_classes, channels, image_size, noise_dim, **generator)
+        d = CGANDiscriminator(num_classes, channels, image_size, **discriminator)
+        init_weights(g, init, init_std)
+        init_weights(d, init, init_std)
+        self.build(g, d)

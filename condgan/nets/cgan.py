@@ -1,10 +1,11 @@
-"""Generator and discriminator of the EMNIST report's conditional GAN.
+"""Generator and discriminator of the EMNIST report's GANs (DCGAN, CGAN, WGAN).
 
-With ``label_mode="multiply"`` (the report's design) the generator multiplies the noise
+With ``label_mode="multiply"`` (the report's CGAN) the generator multiplies the noise
 element-wise with a label embedding of the same size and the discriminator multiplies the image
 with a label embedding reshaped to the image. ``label_mode="concat"`` appends the embedding to the
-noise instead, and to the image as an extra channel. Widths, batch norm and dropout are arguments
-so the report's base and improved variants are configs, not code.
+noise instead, and to the image as an extra channel; ``label_mode="none"`` ignores the labels (the
+report's unconditional DCGAN and WGAN). Widths, kernels, batch norm and dropout are arguments so
+the report's variants are configs, not code.
 """
 
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from torch import nn
 
 from condgan.errors import ConfigError
 
-LABEL_MODES = ("multiply", "concat")
+LABEL_MODES = ("multiply", "concat", "none")
 
 
 def _check_label_mode(label_mode: str) -> None:
@@ -44,6 +45,8 @@ class CGANGenerator(nn.Module):
         leaky_slope: float = 0.2,
         label_mode: str = "multiply",
         embed_dim: int | None = None,
+        kernel_size: int = 4,
+        out_kernel_size: int = 3,
     ) -> None:
         super().__init__()
         _check_label_mode(label_mode)
@@ -59,7 +62,7 @@ class CGANGenerator(nn.Module):
         self.start_size = image_size // 2**upsamples
         self.start_width = widths[0]
         self.label_mode = label_mode
-        self.label_embedding = nn.Embedding(num_classes, embed_dim)
+        self.label_embedding = nn.Embedding(num_classes, embed_dim) if label_mode != "none" else None
         in_features = noise_dim + (embed_dim if label_mode == "concat" else 0)
         self.project = nn.Sequential(
             nn.Linear(in_features, widths[0] * self.start_size**2), nn.ReLU(inplace=True)
@@ -68,18 +71,21 @@ class CGANGenerator(nn.Module):
         if batch_norm:
             layers.append(nn.BatchNorm2d(widths[0], momentum=bn_momentum))
         for w_in, w_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1), nn.LeakyReLU(leaky_slope, inplace=True)]
+            upsample = nn.ConvTranspose2d(
+                w_in, w_out, kernel_size, stride=2, padding=(kernel_size - 1) // 2, output_padding=kernel_size % 2
+            )
+            layers += [upsample, nn.LeakyReLU(leaky_slope, inplace=True)]
             if batch_norm:
                 layers.append(nn.BatchNorm2d(w_out, momentum=bn_momentum))
-        layers += [nn.Conv2d(widths[-1], channels, 3, padding=1), nn.Tanh()]
+        layers += [nn.Conv2d(widths[-1], channels, out_kernel_size, padding=out_kernel_size // 2), nn.Tanh()]
         self.upsample = nn.Sequential(*layers)
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        embedded = self.label_embedding(labels)
         if self.label_mode == "multiply":
-            h = self.project(noise * embedded)
-        else:
-            h = self.project(torch.cat([noise, embedded], dim=1))
+            noise = noise * self.label_embedding(labels)
+        elif self.label_mode == "concat":
+            noise = torch.cat([noise, self.label_embedding(labels)], dim=1)
+        h = self.project(noise)
         h = h.view(-1, self.start_width, self.start_size, self.start_size)
         return self.upsample(h)
 
@@ -102,7 +108,9 @@ class CGANDiscriminator(nn.Module):
         _check_label_mode(label_mode)
         self.label_mode = label_mode
         self.label_shape = (channels if label_mode == "multiply" else 1, image_size, image_size)
-        self.label_embedding = nn.Embedding(num_classes, self.label_shape[0] * image_size * image_size)
+        self.label_embedding = None
+        if label_mode != "none":
+            self.label_embedding = nn.Embedding(num_classes, self.label_shape[0] * image_size * image_size)
         if label_mode == "multiply":
             nn.init.ones_(self.label_embedding.weight)  # start as the identity gate
         layers: list[nn.Module] = []
@@ -119,7 +127,8 @@ class CGANDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        embedded = self.label_embedding(labels).view(-1, *self.label_shape)
         if self.label_mode == "multiply":
-            return self.net(images * embedded).squeeze(1)
-        return self.net(torch.cat([images, embedded], dim=1)).squeeze(1)
+            images = images * self.label_embedding(labels).view(-1, *self.label_shape)
+        elif self.label_mode == "concat":
+            images = torch.cat([images, self.label_embedding(labels).view(-1, *self.label_shape)], dim=1)
+        return self.net(images).squeeze(1)

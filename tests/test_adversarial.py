@@ -1,0 +1,178 @@
+"""Mechanisms of the shared adversarial base: losses, penalties, clipping, EMA, n_critic, schedules."""
+
+import math
+
+import lightning as L
+import pytest
+import torch
+from hydra.utils import instantiate
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from condgan.errors import ConfigError
+from condgan.models import losses
+
+
+def fit(model, batches: int, epochs: int = 1, callbacks=(), batch_size: int = 8):
+    data = TensorDataset(torch.rand(batches * batch_size, 1, 28, 28) * 2 - 1, torch.randint(26, (batches * batch_size,)))
+    trainer = L.Trainer(accelerator="cpu", max_epochs=epochs, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=list(callbacks))
+    trainer.fit(model, train_dataloaders=DataLoader(data, batch_size=batch_size))
+    return trainer
+
+
+class StepCounter(L.Callback):
+    """Records the order of generator (G) and discriminator (D) optimizer steps."""
+
+    def on_train_start(self, trainer, pl_module):
+        self.order = []
+        opt_g, opt_d = trainer.optimizers
+        opt_g.register_step_post_hook(lambda *_: self.order.append("G"))
+        opt_d.register_step_post_hook(lambda *_: self.order.append("D"))
+
+
+class LinearCritic(nn.Module):
+    """D(x) = sum(w * x): its input gradient is w everywhere."""
+
+    def __init__(self, weight):
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, images, labels):
+        return (images * self.weight).flatten(1).sum(1)
+
+
+def quadratic_critic(images, labels):
+    """D(x) = 0.5 * ||x||^2: its input gradient is x."""
+    return 0.5 * images.pow(2).flatten(1).sum(1)
+
+
+def test_loss_values_match_their_definitions():
+    real, fake = torch.tensor([2.0, -0.5]), torch.tensor([0.5, -3.0])
+    assert torch.isclose(losses.discriminator_loss("hinge", real, fake), torch.tensor((0 + 1.5) / 2 + (1.5 + 0) / 2))
+    assert torch.isclose(losses.discriminator_loss("wasserstein", real, fake), fake.mean() - real.mean())
+    assert torch.isclose(losses.discriminator_loss("lsgan", real, fake), torch.tensor(0.5 * ((1.0 + 2.25) / 2 + (0.25 + 9) / 2)))
+    assert torch.isclose(losses.generator_loss("hinge", fake), -fake.mean())
+    assert torch.isclose(losses.generator_loss("lsgan", fake), torch.tensor(0.5 * (0.25 + 16) / 2))
+    bce = losses.discriminator_loss("bce", torch.zeros(3), torch.zeros(3))
+    assert torch.isclose(bce, torch.tensor(math.log(2)))
+    with pytest.raises(ConfigError, match="unknown loss"):
+        losses.check_loss("minimax")
+
+
+def test_gradient_penalty_equals_its_definition():
+    weight = torch.full((1, 4, 4), 0.1)
+    real, fake, labels = torch.randn(6, 1, 4, 4), torch.randn(6, 1, 4, 4), torch.zeros(6, dtype=torch.long)
+    # a linear critic has gradient w at every point: penalty (||w|| - 1)^2 whatever the mixing
+    expected = (weight.norm() - 1) ** 2
+    assert torch.isclose(losses.gradient_penalty(LinearCritic(weight), real, fake, labels), expected)
+    # a quadratic critic has gradient x: the penalty depends on the random mixing points
+    alpha = torch.rand(6, 1, 1, 1, generator=torch.Generator().manual_seed(7))
+    mixed = alpha * real + (1 - alpha) * fake
+    expected = (mixed.flatten(1).norm(dim=1) - 1).pow(2).mean()
+    penalty = losses.gradient_penalty(quadratic_critic, real, fake, labels, generator=torch.Generator().manual_seed(7))
+    assert torch.isclose(penalty, expected)
+
+
+def test_r1_penalty_equals_its_definition():
+    real, labels = torch.randn(5, 1, 3, 3), torch.zeros(5, dtype=torch.long)
+    assert torch.isclose(losses.r1_penalty(quadratic_critic, real, labels), real.flatten(1).pow(2).sum(1).mean())
+
+
+def test_gradient_penalty_trains_the_critic(train_config):
+    model = instantiate(train_config("model=wgan_gp", "model.n_critic=1").model)
+    seen = []
+
+    class Penalty(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, *_):
+            seen.append(float(trainer.callback_metrics["train/gp"]))
+
+    fit(model, batches=3, callbacks=[Penalty()])
+    assert len(seen) == 3 and all(v >= 0 for v in seen)
+
+
+def test_weight_clipping_keeps_the_critic_within_the_bound(train_config):
+    model = instantiate(train_config("model=wgan", "model.clip_value=0.005").model)
+    fit(model, batches=3)
+    weights = torch.cat([p.detach().flatten() for p in model.discriminator.parameters()])
+    assert weights.abs().max() <= 0.005 + 1e-9
+    assert (weights.abs() == 0.005).any(), "some weights were actually clipped"
+
+
+@pytest.mark.parametrize("n_critic", [1, 3])
+def test_n_critic_discriminator_steps_per_generator_step(train_config, n_critic):
+    model = instantiate(train_config(f"model.n_critic={n_critic}").model)
+    counter = StepCounter()
+    fit(model, batches=6, callbacks=[counter])
+    assert counter.order == (["D"] * n_critic + ["G"]) * (6 // n_critic)
+
+
+def test_ema_generator_is_the_expected_blend(train_config):
+    model = instantiate(train_config("model.ema_decay=0.9", "model.ema_start=2").model)
+    ema_param = next(model.generator_ema.parameters())
+    live_param = next(model.generator.parameters())
+    expected = ema_param.detach().clone()
+    for step in range(1, 6):
+        with torch.no_grad():
+            live_param.add_(torch.randn_like(live_param))
+        model.update_ema()
+        decay = 0.9 if step > 2 else 0.0
+        expected = decay * expected + (1 - decay) * live_param.detach()
+        assert torch.allclose(ema_param, expected, atol=1e-6)
+    assert int(model.generator_steps) == 5
+    # sampling uses the EMA copy
+    noise_seed = torch.Generator().manual_seed(0)
+    labels = torch.arange(3)
+    with torch.no_grad():
+        expected_images = model.generator_ema.eval()(model.sample_noise(3, torch.Generator().manual_seed(0)), labels)
+    assert torch.allclose(model.generate(labels, generator=noise_seed), expected_images)
+
+
+def test_ema_copy_follows_training_and_survives_checkpoints(train_config, tmp_path):
+    from condgan.models import load_generative_model
+
+    model = instantiate(train_config("model.ema_decay=0.5").model)
+    trainer = fit(model, batches=4)
+    assert int(model.generator_steps) == 4
+    trainer.save_checkpoint(tmp_path / "ema.ckpt")
+    loaded = load_generative_model(torch.load(tmp_path / "ema.ckpt", weights_only=False))
+    assert loaded.generator_ema is not None
+    for a, b in zip(loaded.generator_ema.parameters(), model.generator_ema.parameters()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("schedule,expected_factor", [("linear", 0.1), ("cosine", 0.1)])
+def test_lr_schedule_reaches_its_final_factor(train_config, schedule, expected_factor):
+    model = instantiate(train_config(f"+model.lr_schedule={{name: {schedule}, final_factor: 0.1}}").model)
+    trainer = fit(model, batches=1, epochs=3)
+    for optimizer, net in zip(trainer.optimizers, ("generator", "discriminator")):
+        assert math.isclose(optimizer.param_groups[0]["lr"], model.optim[net]["lr"] * expected_factor, rel_tol=1e-6)
+
+
+def test_grad_clip_bounds_gradient_norms(train_config):
+    model = instantiate(train_config("model.grad_clip=0.01").model)
+    norms = []
+
+    class Norms(L.Callback):
+        def on_train_start(self, trainer, pl_module):
+            for opt in trainer.optimizers:
+                opt.register_step_pre_hook(lambda o, *_: norms.append(
+                    torch.norm(torch.stack([p.grad.norm() for g in o.param_groups for p in g["params"] if p.grad is not None]))
+                ))
+
+    fit(model, batches=2, callbacks=[Norms()])
+    assert len(norms) == 4 and max(norms) <= 0.01 + 1e-6
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [("model.n_critic=0", "n_critic"), ("model.ema_decay=1.5", "ema_decay"),
+     ("model.optim.generator.name=sgd", "unknown optimizer"), ("model.loss=minimax", "unknown loss")],
+)
+def test_bad_adversarial_settings_are_config_errors(train_config, override, message):
+    from condgan.pipelines.common import user_error
+
+    with pytest.raises(Exception) as err:
+        instantiate(train_config(override).model)
+    cause = user_error(err.value)
+    assert isinstance(cause, ConfigError) and message in str(cause)
