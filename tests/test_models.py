@@ -48,7 +48,7 @@ def test_both_networks_use_the_label(label_mode):
     g = CGANGenerator(num_classes=4, channels=1, image_size=28, noise_dim=8, label_mode=label_mode).eval()
     d = CGANDiscriminator(num_classes=4, channels=1, image_size=28, label_mode=label_mode).eval()
     with torch.no_grad():
-        d.label_embedding.weight.normal_()  # a trained gate/channel differs between classes
+        d.condition.embedding.weight.normal_()  # a trained gate/channel differs between classes
     noise = torch.randn(1, 8).repeat(2, 1)
     labels = torch.tensor([0, 3])
     images = g(noise, labels)

@@ -14,13 +14,7 @@ import torch
 from torch import nn
 
 from condgan.errors import ConfigError
-
-LABEL_MODES = ("multiply", "concat", "none")
-
-
-def _check_label_mode(label_mode: str) -> None:
-    if label_mode not in LABEL_MODES:
-        raise ConfigError(f"unknown label_mode {label_mode!r}; choose one of {', '.join(LABEL_MODES)}")
+from condgan.nets.labels import VectorConditioning
 
 
 def _strided_size(size: int, stages: int) -> int:
@@ -49,10 +43,6 @@ class CGANGenerator(nn.Module):
         out_kernel_size: int = 3,
     ) -> None:
         super().__init__()
-        _check_label_mode(label_mode)
-        if label_mode == "multiply" and embed_dim not in (None, noise_dim):
-            raise ConfigError(f"label_mode=multiply needs embed_dim == noise_dim ({noise_dim}), got {embed_dim}")
-        embed_dim = embed_dim or noise_dim
         upsamples = len(widths) - 1
         if upsamples < 1 or image_size % 2**upsamples:
             raise ConfigError(
@@ -61,11 +51,9 @@ class CGANGenerator(nn.Module):
             )
         self.start_size = image_size // 2**upsamples
         self.start_width = widths[0]
-        self.label_mode = label_mode
-        self.label_embedding = nn.Embedding(num_classes, embed_dim) if label_mode != "none" else None
-        in_features = noise_dim + (embed_dim if label_mode == "concat" else 0)
+        self.condition = VectorConditioning(num_classes, noise_dim, label_mode, embed_dim)
         self.project = nn.Sequential(
-            nn.Linear(in_features, widths[0] * self.start_size**2), nn.ReLU(inplace=True)
+            nn.Linear(self.condition.out_features, widths[0] * self.start_size**2), nn.ReLU(inplace=True)
         )
         layers: list[nn.Module] = []
         if batch_norm:
@@ -81,11 +69,7 @@ class CGANGenerator(nn.Module):
         self.upsample = nn.Sequential(*layers)
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.label_mode == "multiply":
-            noise = noise * self.label_embedding(labels)
-        elif self.label_mode == "concat":
-            noise = torch.cat([noise, self.label_embedding(labels)], dim=1)
-        h = self.project(noise)
+        h = self.project(self.condition(noise, labels))
         h = h.view(-1, self.start_width, self.start_size, self.start_size)
         return self.upsample(h)
 
@@ -105,16 +89,14 @@ class CGANDiscriminator(nn.Module):
         label_mode: str = "multiply",
     ) -> None:
         super().__init__()
-        _check_label_mode(label_mode)
-        self.label_mode = label_mode
-        self.label_shape = (channels if label_mode == "multiply" else 1, image_size, image_size)
-        self.label_embedding = None
-        if label_mode != "none":
-            self.label_embedding = nn.Embedding(num_classes, self.label_shape[0] * image_size * image_size)
-        if label_mode == "multiply":
-            nn.init.ones_(self.label_embedding.weight)  # start as the identity gate
+        pixels = image_size * image_size
+        # on the flattened image, an appended pixel map is exactly one extra image channel
+        self.condition = VectorConditioning(
+            num_classes, channels * pixels, label_mode, pixels if label_mode == "concat" else None, identity_start=True
+        )
+        self.image_size = image_size
         layers: list[nn.Module] = []
-        w_in = channels + (1 if label_mode == "concat" else 0)
+        w_in = self.condition.out_features // pixels
         for w_out in widths:
             layers += [nn.Conv2d(w_in, w_out, 3, stride=2, padding=1), nn.LeakyReLU(leaky_slope, inplace=True), nn.Dropout(dropout)]
             w_in = w_out
@@ -127,8 +109,5 @@ class CGANDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.label_mode == "multiply":
-            images = images * self.label_embedding(labels).view(-1, *self.label_shape)
-        elif self.label_mode == "concat":
-            images = torch.cat([images, self.label_embedding(labels).view(-1, *self.label_shape)], dim=1)
-        return self.net(images).squeeze(1)
+        conditioned = self.condition(images.flatten(1), labels)
+        return self.net(conditioned.view(len(images), -1, self.image_size, self.image_size)).squeeze(1)
