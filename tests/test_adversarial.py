@@ -85,7 +85,7 @@ def test_gradient_penalty_trains_the_critic(train_config):
 
     class Penalty(L.Callback):
         def on_train_batch_end(self, trainer, pl_module, *_):
-            seen.append(float(trainer.callback_metrics["train/gp"]))
+            seen.append(float(trainer.callback_metrics["train/d_gp"]))
 
     fit(model, batches=3, callbacks=[Penalty()])
     assert len(seen) == 3 and all(v >= 0 for v in seen)

@@ -28,6 +28,8 @@ class AdversarialModule(GenerativeModule):
       ``real_label`` < 1 is one-sided label smoothing;
     - regularisers of D: ``gradient_penalty`` (weight of WGAN-GP's term), ``r1_penalty`` (gamma of
       R1, applied as gamma / 2), ``clip_value`` (weight clipping bound after each D step);
+    - families add their own loss terms by overriding :meth:`discriminate` (for auxiliary D
+      outputs), :meth:`discriminator_terms` and :meth:`generator_terms`;
     - ``optim``: per network ``{name: adam|rmsprop, lr, betas}`` (separate rates = TTUR);
       ``lr_schedule``: null or ``{name: linear|cosine, final_factor}`` over ``trainer.max_epochs``;
     - ``grad_clip``: gradient-norm clipping through ``self.clip_gradients``;
@@ -102,14 +104,30 @@ class AdversarialModule(GenerativeModule):
     def generator_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
         return losses.generator_loss(self.loss, fake_out)
 
-    def regularizers(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The weighted penalty terms added to D's loss, by log name."""
+    def discriminate(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """D's adversarial output per image, and any auxiliary output a family uses (else None)."""
+        return self.discriminator(images, labels), None
+
+    def _adversarial_output(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.discriminate(images, labels)[0]
+
+    def discriminator_terms(
+        self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor, real_aux, fake_aux
+    ) -> dict[str, torch.Tensor]:
+        """Weighted terms added to D's loss, by log name: the configured penalties, plus whatever a
+        family adds by overriding this method."""
         terms = {}
         if self.gradient_penalty:
-            terms["gp"] = self.gradient_penalty * losses.gradient_penalty(self.discriminator, real, fake, labels)
+            terms["gp"] = self.gradient_penalty * losses.gradient_penalty(self._adversarial_output, real, fake, labels)
         if self.r1_penalty:
-            terms["r1"] = 0.5 * self.r1_penalty * losses.r1_penalty(self.discriminator, real, labels)
+            terms["r1"] = 0.5 * self.r1_penalty * losses.r1_penalty(self._adversarial_output, real, labels)
         return terms
+
+    def generator_terms(
+        self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor, fake_aux
+    ) -> dict[str, torch.Tensor]:
+        """Weighted terms added to G's loss, by log name; none unless a family overrides this."""
+        return {}
 
     def _step(self, optimizer, loss: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -126,31 +144,35 @@ class AdversarialModule(GenerativeModule):
             fake = self.generator(self.sample_noise(len(labels)), labels)
 
         self.toggle_optimizer(opt_d)
-        real_out = self.discriminator(real, labels)
-        fake_out = self.discriminator(fake.detach(), labels)
-        penalties = self.regularizers(real, fake, labels)
+        real_out, real_aux = self.discriminate(real, labels)
+        fake_out, fake_aux = self.discriminate(fake.detach(), labels)
+        d_terms = self.discriminator_terms(real, fake, labels, real_aux, fake_aux)
         d_loss = self.discriminator_loss(real_out, fake_out)
-        self._step(opt_d, d_loss + sum(penalties.values()))
+        self._step(opt_d, d_loss + sum(d_terms.values()))
         self.untoggle_optimizer(opt_d)
         if self.clip_value is not None:
             with torch.no_grad():
                 for param in self.discriminator.parameters():
                     param.clamp_(-self.clip_value, self.clip_value)
         losses_ = {"train/d_loss": d_loss}
+        terms = {f"train/d_{name}": value for name, value in d_terms.items()}
 
         if generator_turn:
             self.toggle_optimizer(opt_g)
-            g_loss = self.generator_loss(self.discriminator(fake, labels))
-            self._step(opt_g, g_loss)
+            g_out, g_aux = self.discriminate(fake, labels)
+            g_loss = self.generator_loss(g_out)
+            g_terms = self.generator_terms(real, fake, labels, g_aux)
+            self._step(opt_g, g_loss + sum(g_terms.values()))
             self.untoggle_optimizer(opt_g)
             self.update_ema()
             losses_["train/g_loss"] = g_loss
+            terms.update({f"train/g_{name}": value for name, value in g_terms.items()})
 
         threshold = losses.DECISION_THRESHOLD[self.loss]
         metrics = {
             "train/d_acc_real": (real_out > threshold).float().mean(),
             "train/d_acc_fake": (fake_out <= threshold).float().mean(),
-            **{f"train/{name}": value for name, value in penalties.items()},
+            **terms,
         }
         self._check_finite({**losses_, **metrics}, batch_idx)
         self.log_dict(losses_, prog_bar=True)
@@ -176,8 +198,8 @@ class AdversarialModule(GenerativeModule):
     def validation_step(self, batch, batch_idx: int) -> None:
         real, labels = batch
         fake = self.sample(labels)
-        real_out = self.discriminator(real, labels)
-        fake_out = self.discriminator(fake, labels)
+        real_out = self._adversarial_output(real, labels)
+        fake_out = self._adversarial_output(fake, labels)
         threshold = losses.DECISION_THRESHOLD[self.loss]
         self.log_dict(
             {

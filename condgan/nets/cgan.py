@@ -75,7 +75,8 @@ class CGANGenerator(nn.Module):
 
 
 class CGANDiscriminator(nn.Module):
-    """Strided convolutions over the image combined with a label embedding, optional dense layers, one logit."""
+    """Strided convolutions over the image combined with a label embedding, optional dense layers,
+    one logit (plus ``aux_classes`` class logits for ACGAN)."""
 
     def __init__(
         self,
@@ -87,6 +88,7 @@ class CGANDiscriminator(nn.Module):
         dropout: float = 0.2,
         leaky_slope: float = 0.2,
         label_mode: str = "multiply",
+        aux_classes: int = 0,
     ) -> None:
         super().__init__()
         pixels = image_size * image_size
@@ -105,9 +107,13 @@ class CGANDiscriminator(nn.Module):
         for width in hidden:
             layers += [nn.Linear(features, width), nn.LeakyReLU(leaky_slope, inplace=True)]
             features = width
-        layers.append(nn.Linear(features, 1))
+        layers.append(nn.Linear(features, 1 + aux_classes))
         self.net = nn.Sequential(*layers)
+        self.aux_classes = aux_classes
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """One logit per image ``[N]``; with ``aux_classes`` > 0, ``[N, 1 + aux_classes]``: the
+        real/fake logit, then class logits (the ACGAN head)."""
         conditioned = self.condition(images.flatten(1), labels)
-        return self.net(conditioned.view(len(images), -1, self.image_size, self.image_size)).squeeze(1)
+        out = self.net(conditioned.view(len(images), -1, self.image_size, self.image_size))
+        return out if self.aux_classes else out.squeeze(1)

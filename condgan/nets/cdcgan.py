@@ -1,0 +1,71 @@
+"""Networks of the CDCGAN report: Radford et al.'s DCGAN with label embeddings as extra inputs.
+
+The generator starts from a 1x1 map of ``noise ++ embed(label)`` and doubles the resolution with
+transposed convolutions (batch norm + ReLU) up to the image; the discriminator reads the image with
+the label embedding broadcast as ``embed_dim`` extra channels and halves the resolution with
+strided convolutions (batch norm + LeakyReLU) down to one logit. The starting size is 4 for 32x32
+and 64x64 images and 7 for 28x28 ones.
+"""
+
+import torch
+from torch import nn
+
+from condgan.errors import ConfigError
+
+
+def dcgan_stages(image_size: int) -> tuple[int, int]:
+    """(number of stride-2 stages, starting size) with a starting size of at most 7."""
+    stages, size = 0, image_size
+    while size > 7 and size % 2 == 0:
+        stages, size = stages + 1, size // 2
+    if stages == 0 or size < 3:
+        raise ConfigError(f"cdcgan needs an image_size of the form s * 2**k with 3 <= s <= 7 and k >= 1, got {image_size}")
+    return stages, size
+
+
+class CDCGANGenerator(nn.Module):
+    """``[noise, embedding]`` as a 1x1 map -> ConvT to the start size -> ConvT x2 stages -> tanh."""
+
+    def __init__(self, num_classes: int, channels: int, image_size: int, noise_dim: int,
+                 embed_dim: int = 5, width: int = 64) -> None:
+        super().__init__()
+        stages, start = dcgan_stages(image_size)
+        self.embedding = nn.Embedding(num_classes, embed_dim)
+        widths = [width * 2 ** i for i in reversed(range(stages))]
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(noise_dim + embed_dim, widths[0], start, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+        ]
+        for w_in, w_out in zip(widths[:-1], widths[1:]):
+            layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(inplace=True)]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([noise, self.embedding(labels)], dim=1)[:, :, None, None])
+
+
+class CDCGANDiscriminator(nn.Module):
+    """Image + broadcast label embedding channels -> strided convs -> one logit."""
+
+    def __init__(self, num_classes: int, channels: int, image_size: int, embed_dim: int = 5, width: int = 64) -> None:
+        super().__init__()
+        stages, start = dcgan_stages(image_size)
+        self.embedding = nn.Embedding(num_classes, embed_dim)
+        layers: list[nn.Module] = []
+        w_in = channels + embed_dim
+        for i in range(stages):
+            w_out = width * 2**i
+            layers.append(nn.Conv2d(w_in, w_out, 4, 2, 1, bias=i == 0))
+            if i:
+                layers.append(nn.BatchNorm2d(w_out))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            w_in = w_out
+        layers.append(nn.Conv2d(w_in, 1, start))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = images.shape
+        label_maps = self.embedding(labels)[:, :, None, None].expand(n, -1, h, w)
+        return self.net(torch.cat([images, label_maps], dim=1)).flatten()

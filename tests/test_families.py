@@ -1,0 +1,78 @@
+"""Every model family: runs on the default data, learns a little, and its own mechanism works."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+
+from condgan.nets.projgan import ProjDiscriminator
+from condgan.pipelines.common import CONFIG_DIR
+from condgan.pipelines.train import train
+
+FAMILIES = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
+# epochs of the 24-images-per-class glyph set for the learning test: families with a small learning
+# rate (wgan: RMSprop 5e-5) or dense layers that move slowly (cgan_mlp) get a longer run
+LEARNING_EPOCHS = {"cgan_mlp": 40, "wgan": 10}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_fast_dev_run(train_config, family):
+    trainer = train(train_config(f"model={family}", "debug=fdr"))
+    assert trainer.state.finished
+
+
+def pixel_gap(model, real):
+    fake = model.generate(range(model.num_classes), 4, generator=torch.Generator().manual_seed(0))
+    return (fake.mean() - real.mean()).abs().item()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+def test_family_learns_the_data_brightness(train_config, family):
+    """After a short run on glyphs, generated images are closer to the data's mean brightness."""
+    cfg = train_config(f"model={family}", f"trainer.max_epochs={LEARNING_EPOCHS.get(family, 3)}", "callbacks.class_grid=null",
+                       "callbacks.model_checkpoint=null", "logger=csv", "model.n_critic=1", "model.ema_decay=null")
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup()
+    real = datamodule.train_set.images.float() / 127.5 - 1
+    torch.manual_seed(0)
+    before = pixel_gap(instantiate(cfg.model), real)
+    trainer = train(cfg)
+    after = pixel_gap(trainer.lightning_module, real)
+    assert after < 0.7 * before, f"{family}: gap {before:.3f} -> {after:.3f}"
+
+
+def test_cdcgan_l1_term_only_with_a_weight(train_config):
+    off = instantiate(train_config("model=cdcgan", "model.recon_weight=0").model)
+    on = instantiate(train_config("model=cdcgan", "model.recon_weight=2.5").model)
+    real, fake, labels = torch.rand(4, 1, 28, 28), torch.rand(4, 1, 28, 28), torch.arange(4)
+    assert off.generator_terms(real, fake, labels, None) == {}
+    assert torch.isclose(on.generator_terms(real, fake, labels, None)["l1"], 2.5 * F.l1_loss(fake, real))
+
+
+def test_cdcgan_works_at_64x64_rgb(train_config):
+    cfg = train_config("model=cdcgan", "model.image_size=64", "model.channels=3", "model.num_classes=3")
+    model = instantiate(cfg.model)
+    images = model.generate([0, 1, 2], 2)
+    assert images.shape == (6, 3, 64, 64)
+    assert model.discriminator(images, torch.tensor([0, 0, 1, 1, 2, 2])).shape == (6,)
+
+
+def test_projection_discriminator_output_depends_on_the_label():
+    d = ProjDiscriminator(num_classes=5, channels=1, image_size=28, width=8).eval()
+    images = torch.rand(1, 1, 28, 28).repeat(5, 1, 1, 1)
+    logits = d(images, torch.arange(5))
+    assert logits.unique().numel() == 5
+
+
+def test_acgan_discriminator_sees_only_the_image_and_predicts_the_class(train_config):
+    model = instantiate(train_config("model=acgan").model).eval()
+    images = torch.rand(1, 1, 28, 28).repeat(3, 1, 1, 1)
+    adversarial, classes = model.discriminate(images, torch.tensor([0, 5, 9]))
+    assert torch.allclose(adversarial, adversarial[:1].expand(3))
+    assert classes.shape == (3, 26)
+    terms = model.generator_terms(images, images, torch.tensor([0, 5, 9]), classes)
+    assert torch.isclose(terms["class"], F.cross_entropy(classes, torch.tensor([0, 5, 9])))
