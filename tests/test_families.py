@@ -12,6 +12,8 @@ from condgan.pipelines.common import CONFIG_DIR
 from condgan.pipelines.train import train
 
 FAMILIES = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
+AUTOENCODERS = ["cae", "cvae", "cvae_conv", "vae"]
+GANS = [family for family in FAMILIES if family not in AUTOENCODERS]
 # epochs of the 24-images-per-class glyph set for the learning test: families with a small learning
 # rate (wgan: RMSprop 5e-5) or dense layers that move slowly (cgan_mlp) get a longer run
 LEARNING_EPOCHS = {"cgan_mlp": 40, "wgan": 10}
@@ -29,8 +31,8 @@ def pixel_gap(model, real):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", FAMILIES)
-def test_family_learns_the_data_brightness(train_config, family):
+@pytest.mark.parametrize("family", GANS)
+def test_gan_learns_the_data_brightness(train_config, family):
     """After a short run on glyphs, generated images are closer to the data's mean brightness."""
     cfg = train_config(f"model={family}", f"trainer.max_epochs={LEARNING_EPOCHS.get(family, 3)}", "callbacks.class_grid=null",
                        "callbacks.model_checkpoint=null", "logger=csv", "model.n_critic=1", "model.ema_decay=null")
@@ -76,3 +78,39 @@ def test_acgan_discriminator_sees_only_the_image_and_predicts_the_class(train_co
     assert classes.shape == (3, 26)
     terms = model.generator_terms(images, images, torch.tensor([0, 5, 9]), classes)
     assert torch.isclose(terms["class"], F.cross_entropy(classes, torch.tensor([0, 5, 9])))
+
+
+@pytest.mark.parametrize("family", AUTOENCODERS)
+def test_autoencoder_lowers_its_reconstruction_loss(train_config, family):
+    cfg = train_config(f"model={family}", "trainer.max_epochs=3", "callbacks.class_grid=null",
+                       "callbacks.model_checkpoint=null", "logger=csv")
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup()
+    images = datamodule.train_set.images[:64].float() / 127.5 - 1
+    labels = datamodule.train_set.labels[:64]
+    torch.manual_seed(0)
+    model = instantiate(cfg.model).eval()
+    with torch.no_grad():
+        before = model.losses(images, labels)["recon_loss"]
+    trained = train(cfg).lightning_module.eval()
+    with torch.no_grad():
+        after = trained.losses(images, labels)["recon_loss"]
+    assert after < 0.7 * before, f"{family}: reconstruction loss {before:.1f} -> {after:.1f}"
+    assert trained.reconstruct(images[:4], labels[:4]).shape == images[:4].shape
+
+
+def test_variational_models_add_a_kl_term_and_plain_autoencoders_do_not(train_config):
+    images, labels = torch.rand(8, 1, 28, 28) * 2 - 1, torch.randint(26, (8,))
+    vae_terms = instantiate(train_config("model=cvae").model).losses(images, labels)
+    cae_terms = instantiate(train_config("model=cae").model).losses(images, labels)
+    assert vae_terms["kl"] >= 0 and torch.isclose(vae_terms["loss"], vae_terms["recon_loss"] + vae_terms["kl"])
+    assert "kl" not in cae_terms and torch.equal(cae_terms["loss"], cae_terms["recon_loss"])
+
+
+def test_conditional_vae_decodes_the_label(train_config):
+    model = instantiate(train_config("model=cvae").model).eval()
+    z = torch.zeros(2, model.latent_dim)
+    with torch.no_grad():
+        a, b = model.decoder(z, torch.tensor([0, 1]))
+    assert not torch.allclose(a, b)

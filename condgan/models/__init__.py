@@ -2,11 +2,13 @@
 
 from condgan.models.acgan import ACGAN
 from condgan.models.adversarial import AdversarialModule
+from condgan.models.autoencoder import AutoencoderModule
 from condgan.models.base import GenerativeModule
 from condgan.models.cdcgan import CDCGAN
 from condgan.models.cgan import CGAN
 from condgan.models.cgan_mlp import CGANMLP
 from condgan.models.checkpoint import load_generative_model
 from condgan.models.projgan import ProjGAN
+from condgan.models.vae import VAE
 
-__all__ = ["ACGAN", "CDCGAN", "GenerativeModule", "AdversarialModule", "CGAN", "CGANMLP", "ProjGAN", "load_generative_model"]
+__all__ = ["ACGAN", "AutoencoderModule", "VAE", "CDCGAN", "GenerativeModule", "AdversarialModule", "CGAN", "CGANMLP", "ProjGAN", "load_generative_model"]

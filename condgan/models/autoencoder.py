@@ -1,0 +1,94 @@
+"""Shared training logic of the autoencoder family (CVAE, VAE, CAE)."""
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from condgan.errors import ConfigError, NonFiniteLossError
+from condgan.models.base import GenerativeModule
+
+RECON_LOSSES = ("bce", "mse")
+
+
+class AutoencoderModule(GenerativeModule):
+    """Base of the autoencoders: a subclass builds an encoder and a decoder and calls :meth:`build`.
+
+    ``encoder(images, labels)`` returns ``(mu, logvar)``; ``decoder(z, labels)`` returns logits
+    whose image is ``tanh(logits / 2)`` (i.e. ``2 * sigmoid - 1``). Variational models sample
+    ``z = mu + sigma * eps`` and add ``kl_weight`` x KL(q(z|x) || N(0, I)); a plain autoencoder
+    uses ``z = mu``. The reconstruction loss is ``bce`` (on pixels scaled to [0, 1], as in the
+    Kuzushiji report) or ``mse``, summed over pixels and averaged over the batch.
+    ``generate`` decodes draws from the prior N(0, I).
+    """
+
+    encoder: nn.Module
+    decoder: nn.Module
+
+    def __init__(self, num_classes: int, latent_dim: int, optim: Mapping, variational: bool = True,
+                 kl_weight: float = 1.0, recon_loss: str = "bce") -> None:
+        super().__init__(num_classes)
+        if recon_loss not in RECON_LOSSES:
+            raise ConfigError(f"unknown recon_loss {recon_loss!r}; choose one of {', '.join(RECON_LOSSES)}")
+        self.latent_dim = latent_dim
+        self.optim = optim
+        self.variational = variational
+        self.kl_weight = kl_weight
+        self.recon_loss = recon_loss
+
+    def build(self, encoder: nn.Module, decoder: nn.Module) -> None:
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def encode(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encoder(images, labels)
+        if self.variational and self.training:
+            return mu + torch.randn_like(mu) * (0.5 * logvar).exp(), mu, logvar
+        return mu, mu, logvar
+
+    def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        z = torch.randn(len(labels), self.latent_dim, generator=generator,
+                        device=generator.device if generator is not None else self.device).to(self.device)
+        return torch.tanh(self.decoder(z, labels) / 2)
+
+    @torch.no_grad()
+    def reconstruct(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1] passed through the encoder's mean and the decoder, in eval mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            labels = self.check_labels(labels)
+            z, _, _ = self.encode(images.to(self.device), labels)
+            return torch.tanh(self.decoder(z, labels) / 2)
+        finally:
+            self.train(was_training)
+
+    def losses(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        z, mu, logvar = self.encode(images, labels)
+        logits = self.decoder(z, labels)
+        if self.recon_loss == "bce":
+            recon = F.binary_cross_entropy_with_logits(logits, (images + 1) / 2, reduction="sum")
+        else:
+            recon = F.mse_loss(torch.tanh(logits / 2), images, reduction="sum")
+        terms = {"recon_loss": recon / len(images)}
+        if self.variational:
+            terms["kl"] = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / len(images)
+        terms["loss"] = terms["recon_loss"] + self.kl_weight * terms.get("kl", 0.0)
+        return terms
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        terms = self.losses(*batch)
+        if not torch.isfinite(terms["loss"]):
+            raise NonFiniteLossError(
+                f"train/loss={terms['loss'].item():.4g} at epoch {self.current_epoch}, batch {batch_idx}: training "
+                "stopped, checkpoints already saved are kept; lower model.optim.lr or check the data"
+            )
+        self.log_dict({f"train/{k}": v for k, v in terms.items()}, prog_bar=True)
+        return terms["loss"]
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self.log_dict({f"val/{k}": v for k, v in self.losses(*batch).items()}, on_epoch=True)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.optim["lr"], betas=tuple(self.optim.get("betas", (0.9, 0.999))))
