@@ -114,3 +114,28 @@ def test_conditional_vae_decodes_the_label(train_config):
     with torch.no_grad():
         a, b = model.decoder(z, torch.tensor([0, 1]))
     assert not torch.allclose(a, b)
+
+
+@pytest.fixture(scope="module")
+def idx_roots(tmp_path_factory):
+    """Small MNIST-, Fashion-MNIST- and EMNIST-format file sets, as the real loaders expect them."""
+    from tests.helpers import write_idx, write_mnist_style
+
+    root = tmp_path_factory.mktemp("idx")
+    write_mnist_style(root / "mnist", 64, 16, num_classes=10, gzipped=True)
+    write_mnist_style(root / "fashion" / "FashionMNIST" / "raw", 64, 16, num_classes=10, gzipped=False)
+    raw = root / "emnist" / "EMNIST" / "raw"
+    written = write_mnist_style(raw, 78, 26, num_classes=26, gzipped=False, prefix="emnist-letters-", label_offset=1)
+    for split, tag in (("train", "train"), ("test", "test")):
+        write_idx(raw / f"emnist-letters-{tag}-images-idx3-ubyte", written[split][0].transpose(0, 2, 1).copy(), False)
+    return {"mnist": root / "mnist", "fashion_mnist": root / "fashion", "emnist": root / "emnist"}
+
+
+@pytest.mark.parametrize("data", ["mnist", "fashion_mnist", "emnist"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_fast_dev_run_on_every_dataset(tmp_path, data_dir, idx_roots, family, data):
+    from tests.conftest import compose_config
+
+    overrides = [f"model={family}", f"data={data}", f"data.root={idx_roots[data]}", "data.download=false",
+                 "data.batch_size=16", "debug=fdr", "callbacks.rich_progress_bar=null", "callbacks.model_summary=null"]
+    assert train(compose_config("train", overrides, tmp_path, data_dir)).state.finished

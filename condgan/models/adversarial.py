@@ -9,6 +9,7 @@ from torch import nn
 from condgan.errors import ConfigError, NonFiniteLossError
 from condgan.models import losses
 from condgan.models.base import GenerativeModule
+from condgan.nets.init import init_weights
 
 OPTIMIZERS = {
     "adam": lambda params, cfg: torch.optim.Adam(params, lr=cfg["lr"], betas=tuple(cfg.get("betas", (0.9, 0.999)))),
@@ -239,3 +240,32 @@ class AdversarialModule(GenerativeModule):
                 for o in optimizers
             ]
         return optimizers, schedulers
+
+
+class TwoNetworkGAN(AdversarialModule):
+    """A GAN family given by its two network classes; ``generator``/``discriminator`` hold their
+    keyword arguments, ``init`` the weight initialisation, every other keyword goes to
+    :class:`AdversarialModule` (loss, regularisers, EMA, ...)."""
+
+    generator_cls: type[nn.Module]
+    discriminator_cls: type[nn.Module]
+
+    def __init__(
+        self,
+        num_classes: int,
+        channels: int,
+        image_size: int,
+        noise_dim: int,
+        generator: Mapping,
+        discriminator: Mapping,
+        init: str = "xavier",
+        init_std: float = 0.02,
+        **adversarial,
+    ) -> None:
+        super().__init__(num_classes, noise_dim, **adversarial)
+        self.save_hyperparameters()
+        g = self.generator_cls(num_classes, channels, image_size, noise_dim, **generator)
+        d = self.discriminator_cls(num_classes, channels, image_size, **discriminator)
+        init_weights(g, init, init_std)
+        init_weights(d, init, init_std)
+        self.build(g, d)
