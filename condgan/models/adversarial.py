@@ -88,7 +88,7 @@ class AdversarialModule(GenerativeModule):
         self.generator = generator
         self.discriminator = discriminator
         if self.ema_decay is not None:
-            self.generator_ema = copy.deepcopy(generator).requires_grad_(False).eval()
+            self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
 
     def sample_noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         if generator is None:
