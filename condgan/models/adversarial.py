@@ -91,9 +91,7 @@ class AdversarialModule(GenerativeModule):
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
 
     def sample_noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        if generator is None:
-            return torch.randn(n, self.noise_dim, device=self.device)
-        return torch.randn(n, self.noise_dim, generator=generator, device=generator.device).to(self.device)
+        return self.standard_normal(n, self.noise_dim, generator)
 
     def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         net = self.generator_ema if self.generator_ema is not None else self.generator

@@ -48,21 +48,15 @@ class AutoencoderModule(GenerativeModule):
         return mu, mu, logvar
 
     def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        z = torch.randn(len(labels), self.latent_dim, generator=generator,
-                        device=generator.device if generator is not None else self.device).to(self.device)
+        z = self.standard_normal(len(labels), self.latent_dim, generator)
         return torch.tanh(self.decoder(z, labels) / 2)
 
-    @torch.no_grad()
     def reconstruct(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] passed through the encoder's mean and the decoder, in eval mode."""
-        was_training = self.training
-        self.eval()
-        try:
-            labels = self.check_labels(labels)
+        labels = self.check_labels(labels)
+        with self.evaluating():
             z, _, _ = self.encode(images.to(self.device), labels)
             return torch.tanh(self.decoder(z, labels) / 2)
-        finally:
-            self.train(was_training)
 
     def losses(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         z, mu, logvar = self.encode(images, labels)

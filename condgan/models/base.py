@@ -1,7 +1,8 @@
 """The interface every model family offers to callbacks, metrics and evaluate.py."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import lightning as L
 import torch
@@ -38,7 +39,23 @@ class GenerativeModule(L.LightningModule, ABC):
             )
         return labels.to(self.device)
 
-    @torch.no_grad()
+    def standard_normal(self, n: int, dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``[n, dim]`` draws from N(0, I) on the model's device (from ``generator`` when given)."""
+        if generator is None:
+            return torch.randn(n, dim, device=self.device)
+        return torch.randn(n, dim, generator=generator, device=generator.device).to(self.device)
+
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode without gradients inside the block; the previous mode is restored after it."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was_training)
+
     def generate(
         self,
         labels: torch.Tensor | Iterable[int] | int,
@@ -50,12 +67,8 @@ class GenerativeModule(L.LightningModule, ABC):
         Pass a seeded CPU ``generator`` for reproducible samples.
         """
         labels = self.check_labels(labels).repeat_interleave(n)
-        was_training = self.training
-        self.eval()
-        try:
+        with self.evaluating():
             return self.sample(labels, generator)
-        finally:
-            self.train(was_training)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         cls = type(self)
