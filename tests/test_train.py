@@ -72,6 +72,22 @@ def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, 
     assert list(samples["class_names"]) == [chr(ord("A") + i) for i in range(26)]
     assert (out / "eval" / "class_grid.png").is_file()
     assert 10 < samples["images"].mean() < 245, "samples are neither blank nor saturated"
+    intensity = summary["metrics"]["pixel_intensity"]
+    assert intensity["kl"] > 0 and 0 < intensity["js"] < math.log(2)
+    assert intensity["protocol"] == {"real": "test split, 104 images", "generated": 78, "bins": 256}
+
+
+def test_metrics_are_skipped_with_a_reason_when_the_real_data_is_missing(tmp_path):
+    from condgan.pipelines.evaluate import metrics_of
+
+    checkpoint = {
+        "condgan": {"model_class": "condgan.models.CGAN",
+                    "datamodule_class": "condgan.data.idx_datasets.FashionMNISTDataModule"},
+        "datamodule_hyper_parameters": {"root": str(tmp_path / "gone"), "num_classes": 10, "channels": 1,
+                                        "image_size": 28, "download": False},
+    }
+    result = metrics_of(checkpoint, torch.zeros(4, 1, 28, 28), bins=256)
+    assert list(result) == ["skipped"] and "dataset files not found" in result["skipped"]
 
 
 def test_nan_loss_stops_training_and_keeps_saved_checkpoints(train_config):

@@ -71,5 +71,13 @@ class GenerativeModule(L.LightningModule, ABC):
             return self.sample(labels, generator)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        cls = type(self)
-        checkpoint[CHECKPOINT_KEY] = {"model_class": f"{cls.__module__}.{cls.__qualname__}"}
+        """Record the model class, and the DataModule class whose hyperparameters Lightning saves."""
+        info = {"model_class": _qualified_name(type(self))}
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None:
+            info["datamodule_class"] = _qualified_name(type(datamodule))
+        checkpoint[CHECKPOINT_KEY] = info
+
+
+def _qualified_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"

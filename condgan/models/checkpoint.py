@@ -25,15 +25,21 @@ def read_checkpoint(path: str | Path) -> dict:
     return checkpoint
 
 
-def load_generative_model(checkpoint: dict, map_location: str | torch.device = "cpu") -> GenerativeModule:
-    """Instantiate the model class recorded in ``checkpoint`` and load its weights, in eval mode."""
-    module_name, _, class_name = checkpoint[CHECKPOINT_KEY]["model_class"].rpartition(".")
+def import_class(path: str, base: type) -> type:
+    """The class at dotted ``path``, which must subclass ``base`` (a recorded class that moved is an error)."""
+    module_name, _, class_name = path.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as err:
-        raise CheckpointError(f"the checkpoint's model class {module_name}.{class_name} no longer exists") from err
-    if not (isinstance(cls, type) and issubclass(cls, GenerativeModule)):
-        raise CheckpointError(f"{module_name}.{class_name} is not a condgan model")
+    except (ImportError, AttributeError, ValueError) as err:
+        raise CheckpointError(f"the checkpoint's class {path} no longer exists") from err
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise CheckpointError(f"{path} is not a {base.__name__}")
+    return cls
+
+
+def load_generative_model(checkpoint: dict, map_location: str | torch.device = "cpu") -> GenerativeModule:
+    """Instantiate the model class recorded in ``checkpoint`` and load its weights, in eval mode."""
+    cls = import_class(checkpoint[CHECKPOINT_KEY]["model_class"], GenerativeModule)
     model = cls(**checkpoint["hyper_parameters"])
     model.load_state_dict(checkpoint["state_dict"])
     model.on_load_checkpoint(checkpoint)
