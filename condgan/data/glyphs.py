@@ -124,6 +124,7 @@ class GlyphsDataModule(TensorImageDataModule):
         super().__init__(root, *args, **kwargs)
         if self.hparams.num_classes != len(LETTERS) or self.hparams.channels != 1:
             raise ConfigError(f"glyphs has {len(LETTERS)} classes and 1 channel; fix data.num_classes/data.channels")
+        self._splits: dict[bool, dict[str, torch.Tensor]] = {}
 
     def _render_args(self, train: bool) -> dict:
         hp = self.hparams
@@ -140,13 +141,24 @@ class GlyphsDataModule(TensorImageDataModule):
         return Path(self.hparams.root).expanduser() / "glyphs" / f"glyphs-{'train' if train else 'test'}-{key}.pt"
 
     def _load_or_render(self, train: bool) -> dict[str, torch.Tensor]:
+        """The split from memory, else from the disk cache, else rendered (and cached)."""
+        if train not in self._splits:
+            self._splits[train] = self._read_cache(train) or self._render_to_cache(train)
+        return self._splits[train]
+
+    def _read_cache(self, train: bool) -> dict[str, torch.Tensor] | None:
         path = self.cache_path(train)
-        if path.is_file():
-            try:
-                return torch.load(path, weights_only=True)
-            except Exception as err:  # a half-written or foreign file is simply rendered again
-                log.warning("glyphs: cache %s unreadable (%s); rendering again", path, err)
+        if not path.is_file():
+            return None
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception as err:  # a half-written or foreign file is simply rendered again
+            log.warning("glyphs: cache %s unreadable (%s); rendering again", path, err)
+            return None
+
+    def _render_to_cache(self, train: bool) -> dict[str, torch.Tensor]:
         data = render_glyphs(**self._render_args(train))
+        path = self.cache_path(train)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         torch.save(data, tmp)
