@@ -20,8 +20,8 @@ train:  ## train with the default config; pass Hydra overrides in ARGS="model=cg
 test:  ## run the test suite (CPU, offline)
 	$(PYTHON) -m pytest
 
-eval:  ## evaluate a checkpoint: make eval CKPT=logs/train/runs/<run>/checkpoints/last.ckpt
-	@test -n "$(CKPT)" || { echo "make eval: set CKPT=path/to/last.ckpt"; exit 2; }
+eval:  ## report on a checkpoint, a run or a multirun folder: make eval CKPT=logs/train/runs/<run>
+	@test -n "$(CKPT)" || { echo "make eval: set CKPT=<a .ckpt file, a run folder or a multirun folder>"; exit 2; }
 	$(PYTHON) evaluate.py ckpt_path=$(CKPT) $(ARGS)
 
 tensorboard:  ## serve the TensorBoard dashboards of every run under logs/

@@ -30,3 +30,7 @@ class CheckpointError(CondganError):
 
 class ConfigError(CondganError, ValueError):
     """A configuration value is inconsistent."""
+
+
+class InceptionUnavailableError(CondganError):
+    """InceptionV3 weights are neither configured, cached nor downloadable."""

@@ -18,6 +18,7 @@ FAST = [
     "data.batch_size=32",
     "callbacks.rich_progress_bar=null",
     "callbacks.model_summary=null",
+    "callbacks.domain_metrics.samples_per_class=4",
     "trainer.accelerator=cpu",
 ]
 

@@ -124,7 +124,7 @@ def test_ema_generator_is_the_expected_blend(train_config):
     noise_seed = torch.Generator().manual_seed(0)
     labels = torch.arange(3)
     with torch.no_grad():
-        expected_images = model.generator_ema.eval()(model.sample_noise(3, torch.Generator().manual_seed(0)), labels)
+        expected_images = model.generator_ema.eval()(model.latent(3, torch.Generator().manual_seed(0)), labels)
     assert torch.allclose(model.generate(labels, generator=noise_seed), expected_images)
 
 

@@ -79,7 +79,7 @@ def test_ddp_on_two_cpu_processes_yields_one_checkpoint(tmp_path, data_dir):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     [run_dir] = (tmp_path / "logs" / "debug" / "runs").iterdir()
-    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["last.ckpt"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     assert [p.name for p in (run_dir / "grids").iterdir()] == ["epoch_000.png"]
 
 

@@ -17,7 +17,7 @@ def options(group: str) -> list[str]:
 
 
 def test_groups_exist():
-    for group in ("data", "model", "trainer", "logger", "callbacks", "paths", "hydra", "experiment", "debug"):
+    for group in ("data", "model", "trainer", "logger", "callbacks", "paths", "hydra", "experiment", "debug", "metrics"):
         assert options(group), f"conf/{group} has no options"
     assert {"default", "cpu", "gpu", "ddp"} <= set(options("trainer"))
     assert {"tensorboard", "csv"} <= set(options("logger"))
@@ -59,6 +59,15 @@ def test_trainer_and_logger_options_compose(trainer, logger, tmp_path):
     assert all("_target_" in entry for entry in cfg.logger.values())
 
 
-def test_eval_config_requires_a_checkpoint(tmp_path):
+def test_a_report_without_a_checkpoint_is_a_one_line_error(tmp_path):
+    from condgan.errors import ConfigError
+    from condgan.pipelines.evaluate import evaluate
+
     cfg = compose_config("eval", [], tmp_path, tmp_path)
-    assert OmegaConf.is_missing(cfg, "ckpt_path")
+    with pytest.raises(ConfigError, match="evaluate.py needs ckpt_path=") as err:
+        evaluate(cfg)
+    assert "\n" not in str(err.value) and not list(tmp_path.iterdir())
+    with pytest.raises(ConfigError, match="task=eda needs a dataset"):
+        evaluate(compose_config("eval", ["task=eda"], tmp_path, tmp_path))
+    with pytest.raises(ConfigError, match="unknown task='nope'"):
+        evaluate(compose_config("eval", ["task=nope"], tmp_path, tmp_path))

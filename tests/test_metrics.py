@@ -28,3 +28,169 @@ def test_divergence_grows_as_the_sets_differ_and_js_is_bounded():
 def test_signed_unit_images_and_uint8_images_give_the_same_histogram():
     pixels = torch.randint(0, 256, (10, 1, 8, 8), dtype=torch.uint8)
     assert torch.allclose(intensity_histogram(pixels), intensity_histogram(pixels.float() / 127.5 - 1), atol=1e-6)
+
+
+# --- feature-space scores -------------------------------------------------------------------------
+
+import pytest  # noqa: E402
+from torch import nn  # noqa: E402
+
+from condgan.errors import InceptionUnavailableError  # noqa: E402
+from condgan.metrics import (  # noqa: E402
+    InceptionFeatures,
+    conditional_accuracy,
+    domain_metrics,
+    frechet_distance,
+    inception_metrics,
+    kernel_distance,
+    load_or_train_classifier,
+    per_class_frechet_distance,
+    precision_recall,
+)
+from condgan.metrics.scores import per_class_accuracy  # noqa: E402
+
+CLASSIFIER = dict(widths=[8, 16], feature_dim=16, pooled_size=4, dropout=0.0, epochs=6, batch_size=32, lr=3e-3, seed=0)
+
+
+def test_fid_of_a_set_with_itself_is_zero_and_grows_with_the_shift():
+    features = torch.randn(400, 8, generator=torch.Generator().manual_seed(0))
+    assert abs(frechet_distance(features, features.clone())) < 1e-3
+    scores = [frechet_distance(features, features + shift) for shift in (0.25, 0.5, 1.0)]
+    assert scores == sorted(scores) and scores[0] > 0.25 * 8 * 0.25**2
+    # FID of a pure mean shift is the squared distance of the means
+    assert math.isclose(scores[2], 8.0, rel_tol=1e-3)
+
+
+def test_kid_is_near_zero_for_the_same_distribution_and_larger_for_a_different_one():
+    g = torch.Generator().manual_seed(1)
+    real, same, other = torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g) + 1
+    near, far = kernel_distance(real, same, subsets=20, subset_size=100), kernel_distance(real, other, subsets=20, subset_size=100)
+    assert abs(near["mean"]) < far["mean"] / 10 and far["subset_size"] == 100
+    assert kernel_distance(real[:50], other, subsets=5, subset_size=1000)["subset_size"] == 50
+
+
+def test_per_class_fid_returns_one_value_per_class_and_finds_the_bad_class():
+    g = torch.Generator().manual_seed(2)
+    labels = torch.arange(4).repeat_interleave(100)
+    real = torch.randn(400, 6, generator=g) + labels[:, None].float()
+    fake = real + torch.randn(400, 6, generator=g) * 0.05
+    fake[labels == 2] += 3.0
+    scores = per_class_frechet_distance(real, labels, fake, labels, num_classes=5)
+    assert len(scores) == 5 and scores[4] is None
+    assert max(range(4), key=lambda c: scores[c]) == 2 and scores[0] < 1 < scores[2]
+
+
+def test_precision_and_recall_of_identical_overlapping_and_disjoint_sets():
+    g = torch.Generator().manual_seed(3)
+    real = torch.randn(300, 4, generator=g)
+    same = precision_recall(real, real.clone(), k=3)
+    assert same["precision"] == 1.0 and same["recall"] == 1.0
+    far = precision_recall(real, real + 100, k=3)
+    assert far["precision"] == 0.0 and far["recall"] == 0.0
+    # a generator that covers only half of the data: precise but with low recall
+    half = real[real[:, 0] > 0]
+    partial = precision_recall(real, half, k=3)
+    assert partial["precision"] > 0.9 and partial["recall"] < 0.75
+
+
+def noisy_patterns(n: int, num_classes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Easy labelled 28x28 images (a bright 6x6 block whose place on a 4x4 grid is the label) with noise."""
+    labels = torch.arange(n) % num_classes
+    images = torch.zeros(n, 1, 28, 28)
+    for i, label in enumerate(labels.tolist()):
+        row, col = divmod(label, 4)
+        images[i, 0, 7 * row : 7 * row + 6, 7 * col : 7 * col + 6] = 190
+    noise = torch.rand(images.shape, generator=torch.Generator().manual_seed(seed)) * 60
+    return (images + noise).to(torch.uint8), labels
+
+
+@pytest.fixture(scope="module")
+def pattern_classifier(tmp_path_factory):
+    train, test = noisy_patterns(600, 10, seed=0), noisy_patterns(200, 10, seed=1)
+    cache = tmp_path_factory.mktemp("classifiers")
+    return load_or_train_classifier("patterns", train, test, 10, CLASSIFIER, cache), train, test, cache
+
+
+def test_conditional_accuracy_is_one_on_real_images_and_chance_on_shuffled_labels(pattern_classifier):
+    classifier, _, (images, labels), _ = pattern_classifier
+    assert classifier.test_accuracy > 0.97
+    predicted = classifier.predict(images)
+    assert conditional_accuracy(predicted, labels) > 0.97
+    shuffled = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))]
+    assert abs(conditional_accuracy(predicted, shuffled) - 0.1) < 0.06
+    assert per_class_accuracy(predicted, labels, 11)[10] is None
+
+
+def test_the_classifier_is_cached_and_retrained_when_the_data_changes(pattern_classifier, caplog):
+    classifier, train, test, cache = pattern_classifier
+    files = sorted(cache.iterdir())
+    assert [f.name for f in files] == [f"patterns-{classifier.info['fingerprint'][:16]}.pt"]
+    stamp = files[0].stat().st_mtime_ns
+    again = load_or_train_classifier("patterns", train, test, 10, CLASSIFIER, cache)
+    assert files[0].stat().st_mtime_ns == stamp and again.info == classifier.info
+    for p, q in zip(again.net.parameters(), classifier.net.parameters()):
+        assert torch.equal(p, q)
+    changed = (train[0].clone(), train[1])
+    changed[0][0, 0, 5, 5] ^= 1
+    retrained = load_or_train_classifier("patterns", changed, test, 10, CLASSIFIER, cache)
+    assert retrained.info["fingerprint"] != classifier.info["fingerprint"] and len(list(cache.iterdir())) == 2
+    files[0].write_bytes(b"not a checkpoint")
+    assert load_or_train_classifier("patterns", train, test, 10, CLASSIFIER, cache).test_accuracy == classifier.test_accuracy
+
+
+def test_domain_metrics_record_their_protocol_and_rank_a_broken_generator_worse(pattern_classifier):
+    classifier, _, real, _ = pattern_classifier
+    good = noisy_patterns(200, 10, seed=5)
+    broken = (good[0].flip(3), good[1])  # mirrored bars: wrong class evidence
+    settings = {"kid_subsets": 10, "kid_subset_size": 100, "pr_k": 3}
+    ok = domain_metrics(classifier, real, good, 10, settings, "patterns test split")
+    bad = domain_metrics(classifier, real, broken, 10, settings, "patterns test split")
+    assert ok["fid"] < bad["fid"] and ok["conditional_accuracy"] > bad["conditional_accuracy"]
+    assert len(ok["per_class_fid"]) == 10 and ok["protocol"]["generated"] == 200
+    assert ok["protocol"]["reference"] == "patterns test split, 200 images"
+    assert ok["protocol"]["classifier_test_accuracy"] == classifier.test_accuracy
+
+
+# --- InceptionV3 ---------------------------------------------------------------------------------
+
+
+def test_missing_inception_weights_offline_give_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    for proxy in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")  # nothing listens there: no network
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with pytest.raises(InceptionUnavailableError) as err:
+        InceptionFeatures(None, download_timeout=5)
+    message = str(err.value)
+    assert "\n" not in message and "weights_path" in message
+    assert str(tmp_path / "torch" / "hub" / "checkpoints") in message
+    with pytest.raises(InceptionUnavailableError, match="does not exist"):
+        InceptionFeatures(str(tmp_path / "missing.pth"))
+
+
+class TinyInception(nn.Module):
+    """Stands in for a TorchScript InceptionV3: 299x299x3 inputs in [-1, 1] to 2048 features."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(8)
+        self.proj = nn.Linear(3 * 64, 2048)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[1:] == (3, 299, 299)
+        return self.proj(self.pool(x).flatten(1))
+
+
+def test_a_torchscript_inception_file_is_used_for_fid_and_kid(tmp_path):
+    path = tmp_path / "inception.pt"
+    torch.jit.script(TinyInception()).save(str(path))
+    extractor = InceptionFeatures(str(path))
+    assert extractor.backend == "torchscript"
+    real, _ = noisy_patterns(40, 10, seed=0)
+    features = extractor.extract(real, batch_size=16)
+    assert features.shape == (40, 2048)
+    same = inception_metrics(extractor, real, real.clone(), {"kid_subsets": 5, "kid_subset_size": 20, "batch_size": 16}, "x")
+    shifted = inception_metrics(extractor, real, real // 2, {"kid_subsets": 5, "kid_subset_size": 20, "batch_size": 16}, "x")
+    assert abs(same["fid"]) < 1e-2 < shifted["fid"]
+    assert "torchscript" in same["protocol"]["extractor"] and same["protocol"]["generated"] == 40

@@ -1,7 +1,9 @@
 """End to end: train on the embedded glyphs, then evaluate the checkpoint."""
 
 import csv
+import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -12,7 +14,8 @@ from omegaconf import open_dict
 from condgan.errors import NonFiniteLossError
 from condgan.pipelines.evaluate import evaluate
 from condgan.pipelines.train import train
-from tests.conftest import compose_config
+from tests.conftest import FAST, compose_config
+from tests.helpers import write_mnist_style
 
 
 def test_fast_dev_run_on_glyphs(train_config):
@@ -58,36 +61,83 @@ def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, 
     assert np.mean(d_loss[-10:]) < d_loss[0] - 0.02 and np.mean(g_loss[-10:]) > g_loss[0] + 0.05
     assert mean_gap(trainer.lightning_module, real) < 0.5 * gap_before
 
+    # training-time metrics: logged each epoch, and the best epoch by domain FID kept
+    fid = read_metric(out / "csv" / "metrics.csv", "val/fid_domain")
+    cond_acc = read_metric(out / "csv" / "metrics.csv", "val/cond_acc")
+    assert len(fid) == len(cond_acc) == 4 and all(v > 0 for v in fid) and all(0 <= a <= 1 for a in cond_acc)
+    best = torch.load(out / "checkpoints" / "best.ckpt", weights_only=False)
+    [state] = [v for k, v in best["callbacks"].items() if "val/fid_domain" in k]
+    assert math.isclose(float(state["best_model_score"]), min(fid), rel_tol=1e-5)
+
     eval_cfg = compose_config(
         "eval",
-        [f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}", "samples_per_class=3", "device=cpu"],
+        [f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}", "samples_per_class=3", "device=cpu",
+         "metrics.kid_subset_size=50", "metrics.kid_subsets=5"],
         out / "eval",
         data_dir,
     )
-    summary = evaluate(eval_cfg)
-    assert summary["global_step"] == trainer.global_step and summary["model"] == "CGAN"
+    report = evaluate(eval_cfg)
+    assert report["global_step"] == trainer.global_step and report["model"] == "CGAN" and report["data"] == "glyphs"
     samples = np.load(out / "eval" / "samples.npz")
     assert samples["images"].shape == (78, 28, 28, 1) and samples["images"].dtype == np.uint8
     np.testing.assert_array_equal(samples["labels"], np.repeat(np.arange(26), 3))
     assert list(samples["class_names"]) == [chr(ord("A") + i) for i in range(26)]
-    assert (out / "eval" / "class_grid.png").is_file()
     assert 10 < samples["images"].mean() < 245, "samples are neither blank nor saturated"
-    intensity = summary["metrics"]["pixel_intensity"]
+    metrics = report["metrics"]
+    intensity = metrics["pixel_intensity"]
     assert intensity["kl"] > 0 and 0 < intensity["js"] < math.log(2)
-    assert intensity["protocol"] == {"real": "test split, 104 images", "generated": 78, "bins": 256}
+    assert intensity["protocol"] == {"reference": "glyphs test split, 104 images", "generated": 78, "bins": 256}
+    domain = metrics["domain"]
+    assert domain["fid"] > 0 and 0 <= domain["conditional_accuracy"] <= 1 and len(domain["per_class_fid"]) == 26
+    assert 0 <= domain["precision"] <= 1 and 0 <= domain["recall"] <= 1 and "mean" in domain["kid"]
+    assert domain["protocol"]["generated"] == 78 and 0 < domain["protocol"]["classifier_test_accuracy"] <= 1
+    assert "enabled=auto on cpu" in metrics["inception"]["skipped"]
+    assert set(report["training"]["final"]) >= {"train/d_loss", "train/g_loss", "train/d_acc_real", "val/fid_domain"}
+    for name in ("class_grid", "latent_interpolation", "label_interpolation", "per_class_fid"):
+        assert (out / "eval" / f"{name}.png").is_file(), name
+    assert (out / "eval" / "loss_curves.png").is_file()
+    saved = json.loads((out / "eval" / "report.json").read_text())
+    assert saved["metrics"]["domain"]["fid"] == domain["fid"]
+    markdown = (out / "eval" / "report.md").read_text()
+    assert f"{domain['fid']:.3f}" in markdown and "![label_interpolation](label_interpolation.png)" in markdown
+    assert list((out / "eval" / "tensorboard").glob("events.out.tfevents.*"))
 
 
-def test_metrics_are_skipped_with_a_reason_when_the_real_data_is_missing(tmp_path):
-    from condgan.pipelines.evaluate import metrics_of
+def test_a_report_without_the_real_data_skips_the_metrics_with_a_reason(tmp_path, data_dir):
+    root = tmp_path / "mnist"
+    write_mnist_style(root, n_train=60, n_test=20, num_classes=10, gzipped=True)
+    cfg = compose_config("train", [
+        "data=mnist", f"data.root={root}", "data.download=false", "data.batch_size=16", "debug=limit",
+        "trainer.max_epochs=1", "callbacks.rich_progress_bar=null", "callbacks.model_summary=null",
+    ], tmp_path, data_dir)
+    train(cfg)
+    shutil.rmtree(root)
+    eval_cfg = compose_config("eval", [f"ckpt_path={tmp_path}", "samples_per_class=2", "device=cpu"],
+                              tmp_path / "eval", data_dir)
+    report = evaluate(eval_cfg)
+    assert list(report["metrics"]) == ["skipped"] and "dataset files not found" in report["metrics"]["skipped"]
+    assert report["data"] == "MNISTDataModule" and (tmp_path / "eval" / "class_grid.png").is_file()
+    assert "Metrics skipped: mnist: dataset files not found" in (tmp_path / "eval" / "report.md").read_text()
 
-    checkpoint = {
-        "condgan": {"model_class": "condgan.models.CGAN",
-                    "datamodule_class": "condgan.data.idx_datasets.FashionMNISTDataModule"},
-        "datamodule_hyper_parameters": {"root": str(tmp_path / "gone"), "num_classes": 10, "channels": 1,
-                                        "image_size": 28, "download": False},
-    }
-    result = metrics_of(checkpoint, torch.zeros(4, 1, 28, 28), bins=256)
-    assert list(result) == ["skipped"] and "dataset files not found" in result["skipped"]
+
+def test_every_run_of_a_multirun_folder_is_reported_and_compared(tmp_path, data_dir):
+    sweep = tmp_path / "multirun"
+    for job, model in enumerate(["cgan", "cvae"]):
+        cfg = compose_config("train", [*FAST, f"model={model}", "debug=limit", "trainer.max_epochs=1"],
+                             sweep / str(job), data_dir)
+        train(cfg)
+    eval_cfg = compose_config("eval", [f"ckpt_path={sweep}", "samples_per_class=4", "device=cpu",
+                                       "metrics.kid_subset_size=50", "metrics.kid_subsets=5"], tmp_path / "eval", data_dir)
+    comparison = evaluate(eval_cfg)
+    assert [run["model"] for run in comparison["runs"]] == ["CGAN", "VAE"]
+    assert [run["label"] for run in comparison["runs"]] == ["0", "1"]
+    table = (tmp_path / "eval" / "report.md").read_text()
+    assert "[0](0/report.md) | CGAN | glyphs" in table and "[1](1/report.md) | VAE | glyphs" in table
+    for run in comparison["runs"]:
+        assert f"{run['metrics']['domain']['fid']:.3f}" in table
+    assert (tmp_path / "eval" / "1" / "reconstructions.png").is_file()
+    assert not (tmp_path / "eval" / "0" / "reconstructions.png").exists()
+    assert json.loads((tmp_path / "eval" / "report.json").read_text())["runs"][1]["model"] == "VAE"
 
 
 def test_nan_loss_stops_training_and_keeps_saved_checkpoints(train_config):

@@ -90,12 +90,12 @@ class AdversarialModule(GenerativeModule):
         if self.ema_decay is not None:
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
 
-    def sample_noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.standard_normal(n, self.noise_dim, generator)
 
-    def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def decode(self, latent: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         net = self.generator_ema if self.generator_ema is not None else self.generator
-        return net(self.sample_noise(len(labels), generator), labels)
+        return net(latent, labels)
 
     def discriminator_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
         return losses.discriminator_loss(self.loss, real_out, fake_out, self.real_label)
@@ -140,7 +140,7 @@ class AdversarialModule(GenerativeModule):
         opt_g, opt_d = self.optimizers()
         generator_turn = (batch_idx + 1) % self.n_critic == 0
         with torch.set_grad_enabled(generator_turn):
-            fake = self.generator(self.sample_noise(len(labels)), labels)
+            fake = self.generator(self.latent(len(labels)), labels)
 
         self.toggle_optimizer(opt_d)
         real_out, real_aux = self.discriminate(real, labels)

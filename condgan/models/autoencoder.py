@@ -47,16 +47,18 @@ class AutoencoderModule(GenerativeModule):
             return mu + torch.randn_like(mu) * (0.5 * logvar).exp(), mu, logvar
         return mu, mu, logvar
 
-    def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        z = self.standard_normal(len(labels), self.latent_dim, generator)
-        return torch.tanh(self.decoder(z, labels) / 2)
+    def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.standard_normal(n, self.latent_dim, generator)
+
+    def decode(self, latent: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.decoder(latent, labels) / 2)
 
     def reconstruct(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] passed through the encoder's mean and the decoder, in eval mode."""
         labels = self.check_labels(labels)
         with self.evaluating():
             z, _, _ = self.encode(images.to(self.device), labels)
-            return torch.tanh(self.decoder(z, labels) / 2)
+            return self.decode(z, labels)
 
     def losses(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         z, mu, logvar = self.encode(images, labels)

@@ -15,7 +15,8 @@ CHECKPOINT_KEY = "condgan"
 class GenerativeModule(L.LightningModule, ABC):
     """A conditional generator: ``generate(labels, n)`` returns images in [-1, 1].
 
-    Subclasses implement :meth:`sample` (one image per label, in eval mode, without gradients).
+    Subclasses implement :meth:`latent` (draws of the latent code) and :meth:`decode` (latent codes
+    and labels to images), which interpolation strips also use.
     Checkpoints record the concrete class so :func:`condgan.models.load_generative_model` can
     rebuild any family from the file alone.
     """
@@ -25,8 +26,20 @@ class GenerativeModule(L.LightningModule, ABC):
         self.num_classes = num_classes
 
     @abstractmethod
+    def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` draws of the latent code (noise for GANs, the prior for autoencoders) on the device."""
+
+    @abstractmethod
+    def decode(self, latent: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Images ``[N, C, H, W]`` in [-1, 1] for latent codes and labels (already on the device).
+
+        ``labels`` is int64 ``[N]``, or float ``[N, num_classes]`` weights that blend the classes'
+        embeddings (label interpolation). Called in eval mode without gradients.
+        """
+
     def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One image ``[C, H, W]`` per label of the int64 tensor ``labels`` (already on the device)."""
+        """One image per label of the int64 tensor ``labels``, from fresh latent draws."""
+        return self.decode(self.latent(len(labels), generator), labels)
 
     def check_labels(self, labels: torch.Tensor | Iterable[int] | int) -> torch.Tensor:
         """``labels`` as a 1-D int64 tensor on the model's device; out-of-range values are an error."""

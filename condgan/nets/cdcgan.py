@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from condgan.errors import ConfigError
+from condgan.nets.labels import embed_labels
 
 
 def dcgan_stages(image_size: int) -> tuple[int, int]:
@@ -43,7 +44,7 @@ class CDCGANGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([noise, self.embedding(labels)], dim=1)[:, :, None, None])
+        return self.net(torch.cat([noise, embed_labels(self.embedding, labels)], dim=1)[:, :, None, None])
 
 
 class CDCGANDiscriminator(nn.Module):

@@ -8,6 +8,14 @@ from condgan.errors import ConfigError
 LABEL_MODES = ("multiply", "concat", "none")
 
 
+def embed_labels(embedding: nn.Embedding, labels: torch.Tensor) -> torch.Tensor:
+    """Rows of ``embedding`` for int64 ``labels [N]``; float ``labels [N, num_classes]`` are weights
+    that mix the rows (one-hot rows give the plain lookup; blends interpolate between classes)."""
+    if labels.is_floating_point():
+        return labels.to(embedding.weight.dtype) @ embedding.weight
+    return embedding(labels)
+
+
 def check_label_mode(label_mode: str) -> str:
     if label_mode not in LABEL_MODES:
         raise ConfigError(f"unknown label_mode {label_mode!r}; choose one of {', '.join(LABEL_MODES)}")
@@ -39,7 +47,7 @@ class VectorConditioning(nn.Module):
 
     def forward(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.label_mode == "multiply":
-            return inputs * self.embedding(labels)
+            return inputs * embed_labels(self.embedding, labels)
         if self.label_mode == "concat":
-            return torch.cat([inputs, self.embedding(labels)], dim=1)
+            return torch.cat([inputs, embed_labels(self.embedding, labels)], dim=1)
         return inputs

@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from condgan.nets.cdcgan import dcgan_stages
+from condgan.nets.labels import embed_labels
 
 
 class ConditionalBatchNorm2d(nn.Module):
@@ -24,7 +25,8 @@ class ConditionalBatchNorm2d(nn.Module):
         nn.init.zeros_(self.shift.weight)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.norm(x) * self.scale(labels)[:, :, None, None] + self.shift(labels)[:, :, None, None]
+        scale, shift = embed_labels(self.scale, labels), embed_labels(self.shift, labels)
+        return self.norm(x) * scale[:, :, None, None] + shift[:, :, None, None]
 
 
 class ProjGenerator(nn.Module):

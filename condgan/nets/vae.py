@@ -21,6 +21,8 @@ class _LabelOneHot(nn.Module):
     def forward(self, labels: torch.Tensor) -> torch.Tensor:
         if not self.width:
             return labels.new_zeros(len(labels), 0, dtype=torch.float32)
+        if labels.is_floating_point():
+            return labels.float()
         return F.one_hot(labels, self.num_classes).float()
 
 

@@ -5,11 +5,27 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
+from condgan.callbacks import DomainMetricsCallback
+from condgan.errors import ConfigError
 from condgan.pipelines.common import CONFIG_DIR, instantiate_all, reporting_user_errors
 
 log = logging.getLogger(__name__)
+
+
+def check_monitored_metrics(callbacks: list) -> None:
+    """A checkpoint that ranks by a sample-quality metric needs the callback that logs it."""
+    if any(isinstance(cb, DomainMetricsCallback) for cb in callbacks):
+        return
+    for cb in callbacks:
+        monitor = getattr(cb, "monitor", None)
+        if isinstance(cb, ModelCheckpoint) and monitor in DomainMetricsCallback.LOGGED:
+            raise ConfigError(
+                f"a ModelCheckpoint monitors {monitor}, which only callbacks.domain_metrics logs; "
+                "keep callbacks.domain_metrics or also set callbacks.model_checkpoint_best=null"
+            )
 
 
 def train(cfg: DictConfig) -> L.Trainer:
@@ -19,6 +35,7 @@ def train(cfg: DictConfig) -> L.Trainer:
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     model: L.LightningModule = hydra.utils.instantiate(cfg.model)
     callbacks = instantiate_all(cfg.get("callbacks"))
+    check_monitored_metrics(callbacks)
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:

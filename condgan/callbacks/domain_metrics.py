@@ -1,0 +1,101 @@
+"""Sample-quality metrics during training: domain FID and conditional accuracy of a fixed
+noise/label set, logged so dashboards plot them and ModelCheckpoint can keep the best epoch."""
+
+import logging
+from collections.abc import Mapping
+
+import lightning as L
+import torch
+
+from condgan.errors import InceptionUnavailableError
+from condgan.metrics.classifier import DomainClassifier, classifier_for
+from condgan.metrics.inception import InceptionFeatures, inception_enabled
+from condgan.metrics.scores import conditional_accuracy, frechet_distance
+from condgan.utils.images import to_uint8
+from condgan.utils.sampling import generate_per_class
+
+log = logging.getLogger(__name__)
+
+
+class DomainMetricsCallback(L.Callback):
+    """Every ``every_n_epochs`` validation epochs, generates ``samples_per_class`` images per class
+    from a generator seeded with ``seed`` and logs, against the validation split:
+
+    - ``val/fid_domain``: FID on the features of the dataset's domain classifier,
+    - ``val/cond_acc``: share of samples the classifier assigns to their label,
+    - ``val/fid_inception``: InceptionV3 FID on ``inception_samples`` images, when ``inception``
+      is true, or ``"auto"`` and the model is on a GPU (where missing weights only turn it off).
+
+    The classifier is trained on the first run for a dataset and cached under ``cache_dir``
+    (rank 0 trains, the other ranks then load it). Every rank computes the same numbers.
+    """
+
+    LOGGED = ("val/fid_domain", "val/cond_acc", "val/fid_inception")
+
+    def __init__(
+        self,
+        classifier: Mapping,
+        cache_dir: str,
+        samples_per_class: int = 100,
+        every_n_epochs: int = 1,
+        seed: int = 0,
+        batch_size: int = 500,
+        inception: bool | str = False,
+        inception_weights_path: str | None = None,
+        inception_samples: int = 1000,
+    ) -> None:
+        self.settings = dict(classifier)
+        self.cache_dir = cache_dir
+        self.samples_per_class = samples_per_class
+        self.every_n_epochs = every_n_epochs
+        self.seed = seed
+        self.batch_size = batch_size
+        self.inception = inception
+        self.inception_weights_path = inception_weights_path
+        self.inception_samples = inception_samples
+        self.classifier: DomainClassifier | None = None
+        self.real_features: torch.Tensor | None = None
+        self.extractor: InceptionFeatures | None = None
+        self.real_inception: torch.Tensor | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
+        if stage != "fit" or self.classifier is not None:
+            return
+        datamodule, device = trainer.datamodule, trainer.strategy.root_device
+        for rank_turn in (True, False):
+            if (trainer.global_rank == 0) == rank_turn:
+                self.classifier = classifier_for(datamodule, self.settings, self.cache_dir, device)
+            if rank_turn:
+                trainer.strategy.barrier("domain_classifier")
+        self.real_features = self.classifier.features(datamodule.val_set.images, self.batch_size)
+        if inception_enabled(self.inception, device):
+            try:
+                self.extractor = InceptionFeatures(self.inception_weights_path).to(device)
+            except InceptionUnavailableError as err:
+                if self.inception is True:
+                    raise
+                log.warning("val/fid_inception is off: %s", err)
+                return
+            self.real_inception = self.extractor.extract(datamodule.val_set.images[: self.inception_samples])
+
+    def metrics(self, pl_module) -> dict[str, float]:
+        images, labels = generate_per_class(
+            pl_module, self.samples_per_class, torch.Generator().manual_seed(self.seed), self.batch_size
+        )
+        self.classifier.to(pl_module.device)
+        values = {
+            "val/fid_domain": frechet_distance(self.real_features, self.classifier.features(images, self.batch_size)),
+            "val/cond_acc": conditional_accuracy(self.classifier.predict(images, self.batch_size), labels),
+        }
+        if self.extractor is not None:
+            fake = self.extractor.extract(to_uint8(images[: self.inception_samples]))
+            values["val/fid_inception"] = frechet_distance(self.real_inception, fake)
+        return values
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
+        if trainer.sanity_checking or self.classifier is None:
+            return
+        if (trainer.current_epoch + 1) % self.every_n_epochs and not trainer.fast_dev_run:
+            return
+        for name, value in self.metrics(pl_module).items():
+            pl_module.log(name, value, on_epoch=True, prog_bar=name == "val/fid_domain")

@@ -1,0 +1,40 @@
+"""Per-class statistics of an image set (the EMNIST report's EDA), and outliers by distance from
+the class mean: shared by ``evaluate.py task=eda`` and outlier removal."""
+
+import torch
+
+
+def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Number of images of each class."""
+    return torch.bincount(labels, minlength=num_classes)
+
+
+def mean_intensity_per_class(images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Average pixel value (0..255) of each class's images (NaN for empty classes)."""
+    per_image = images.flatten(1).float().mean(1)
+    totals = torch.zeros(num_classes).index_add_(0, labels, per_image)
+    return totals / class_counts(labels, num_classes).float()
+
+
+def class_mean_distances(images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Root-mean-square pixel distance (0..255 scale) of each image from the mean image of its class."""
+    pixels = images.flatten(1).float()
+    sums = torch.zeros(num_classes, pixels.shape[1]).index_add_(0, labels, pixels)
+    means = sums / class_counts(labels, num_classes).clamp(min=1)[:, None].float()
+    return (pixels - means[labels]).pow(2).mean(1).sqrt()
+
+
+def outlier_thresholds(distances: torch.Tensor, labels: torch.Tensor, num_classes: int, num_std: float) -> torch.Tensor:
+    """Per class: mean + ``num_std`` standard deviations of its images' distances."""
+    thresholds = torch.full((num_classes,), float("inf"))
+    for c in range(num_classes):
+        d = distances[labels == c]
+        if len(d) > 1:
+            thresholds[c] = d.mean() + num_std * d.std()
+    return thresholds
+
+
+def distance_outliers(images: torch.Tensor, labels: torch.Tensor, num_classes: int, num_std: float) -> torch.Tensor:
+    """Boolean mask of images farther from their class mean than their class's threshold."""
+    distances = class_mean_distances(images, labels, num_classes)
+    return distances > outlier_thresholds(distances, labels, num_classes, num_std)[labels]

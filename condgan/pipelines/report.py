@@ -1,0 +1,330 @@
+"""``evaluate.py`` reports: every metric with its protocol and the pictures of one checkpoint, or
+of every run under a (multi)run folder with a comparison table.
+
+Per run: ``report.md``, ``report.json``, ``class_grid.png``, ``samples.npz`` (uint8 NHWC images,
+int64 labels, class names), ``latent_interpolation.png``, ``label_interpolation.png``,
+``per_class_fid.png``, ``loss_curves.png`` (from the run's TensorBoard logs),
+``reconstructions.png`` (autoencoders), and the same pictures and numbers in ``tensorboard/``.
+"""
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
+from torchvision.utils import make_grid
+
+from condgan.data.base import to_signed_unit
+from condgan.errors import CheckpointError, CondganError, ConfigError
+from condgan.metrics import intensity_divergences
+from condgan.metrics.classifier import classifier_for
+from condgan.metrics.inception import InceptionFeatures, inception_enabled
+from condgan.metrics.suites import domain_metrics, inception_metrics, matched_subset
+from condgan.models import load_generative_model
+from condgan.models.base import CHECKPOINT_KEY, GenerativeModule
+from condgan.models.checkpoint import import_class, read_checkpoint
+from condgan.utils.images import class_grid, save_png, to_uint8
+from condgan.utils.interpolation import label_interpolation, latent_interpolation
+from condgan.utils.plots import bar_chart, loss_curves
+from condgan.utils.run_logs import read_scalars
+from condgan.utils.sampling import generate_per_class
+
+log = logging.getLogger(__name__)
+
+# table columns of report.md: (header, path into a run's metrics, format)
+COLUMNS = (
+    ("domain FID", ("domain", "fid"), "{:.3f}"),
+    ("domain KID", ("domain", "kid", "mean"), "{:.4f}"),
+    ("cond. acc.", ("domain", "conditional_accuracy"), "{:.3f}"),
+    ("precision", ("domain", "precision"), "{:.3f}"),
+    ("recall", ("domain", "recall"), "{:.3f}"),
+    ("KL", ("pixel_intensity", "kl"), "{:.4f}"),
+    ("JS", ("pixel_intensity", "js"), "{:.4f}"),
+    ("Inception FID", ("inception", "fid"), "{:.2f}"),
+)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def find_checkpoints(path: str | Path, which: str) -> list[Path]:
+    """The checkpoint itself, ``<run>/checkpoints/<which>.ckpt``, or that file of every run below a folder."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise CheckpointError(f"{path} not found; pass ckpt_path=<a .ckpt file, a run folder or a multirun folder>")
+    if (path / "checkpoints").is_dir():
+        return [path / "checkpoints" / f"{which}.ckpt"]
+    found = sorted(path.rglob(f"checkpoints/{which}.ckpt"))
+    if not found:
+        raise CheckpointError(f"no checkpoints/{which}.ckpt under {path}; pass a .ckpt file, a run or a multirun folder")
+    return found
+
+
+def class_names_of(checkpoint: dict, num_classes: int) -> list[str]:
+    """Class names the training data declared (saved with the DataModule's hyperparameters)."""
+    names = (checkpoint.get("datamodule_hyper_parameters") or {}).get("class_names")
+    return list(names) if names else [str(i) for i in range(num_classes)]
+
+
+def rebuild_datamodule(checkpoint: dict) -> L.LightningDataModule:
+    """The DataModule the checkpoint was trained on, with its train/val and test splits loaded."""
+    path = checkpoint[CHECKPOINT_KEY].get("datamodule_class")
+    if path is None:
+        raise CondganError("the checkpoint does not record its DataModule")
+    datamodule = import_class(path, L.LightningDataModule)(**checkpoint["datamodule_hyper_parameters"])
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    datamodule.setup("test")
+    return datamodule
+
+
+def export_samples(images: torch.Tensor, labels: torch.Tensor, path: Path, class_names: list[str]) -> Path:
+    np.savez_compressed(
+        path,
+        images=to_uint8(images).permute(0, 2, 3, 1).numpy(),
+        labels=labels.numpy(),
+        class_names=np.array(class_names),
+    )
+    return path
+
+
+def attempt(name: str, compute: Callable[[], dict]) -> dict:
+    """``compute()``, or ``{"skipped": reason}`` when it fails with a user-facing error."""
+    try:
+        return compute()
+    except CondganError as err:
+        reason = " ".join(str(err).split())
+        log.warning("%s skipped: %s", name, reason)
+        return {"skipped": reason}
+
+
+def metrics_of(
+    datamodule, images: torch.Tensor, labels: torch.Tensor, cfg: DictConfig, device: torch.device
+) -> dict:
+    """Every metric of the samples against the real test split, each with its protocol; what cannot
+    be computed here (Inception weights missing offline) is ``{"skipped": reason}``."""
+    real_images, real_labels = datamodule.test_set.images, datamodule.test_set.labels
+    reference = f"{datamodule.name} test split"
+    settings = OmegaConf.to_container(cfg.metrics, resolve=True)
+    results = {
+        "pixel_intensity": {
+            **intensity_divergences(real_images, images, cfg.intensity_bins),
+            "protocol": {"reference": f"{reference}, {len(real_images)} images", "generated": len(images),
+                         "bins": cfg.intensity_bins},
+        }
+    }
+    classifier = classifier_for(datamodule, settings["classifier"], settings["classifier_cache_dir"], device)
+    results["domain"] = domain_metrics(
+        classifier, (real_images, real_labels), (images, labels), datamodule.num_classes, settings, reference
+    )
+    inception = settings["inception"]
+    if inception_enabled(inception["enabled"], device):
+        def compute_inception() -> dict:
+            extractor = InceptionFeatures(inception["weights_path"]).to(device)
+            n = inception["samples"]
+            return inception_metrics(
+                extractor, matched_subset(real_images, n), to_uint8(matched_subset(images, n)),
+                {**settings, "batch_size": inception["batch_size"]}, reference,
+            )
+        results["inception"] = attempt("Inception FID/KID", compute_inception)
+    else:
+        results["inception"] = {
+            "skipped": f"metrics.inception.enabled={inception['enabled']} on {device.type}; set "
+                       "metrics.inception.enabled=true to compute it (about 6 images/s on 2 CPU cores)"
+        }
+    return results
+
+
+def strip(images: torch.Tensor, steps: int) -> torch.Tensor:
+    """uint8 grid with ``steps`` images per row."""
+    return make_grid(to_uint8(images), nrow=steps, padding=2, pad_value=128)
+
+
+def pictures(model: GenerativeModule, datamodule, cfg: DictConfig) -> dict[str, torch.Tensor]:
+    """Class grid, interpolation strips and (autoencoders) reconstructions, as uint8 images."""
+    k, steps = model.num_classes, cfg.interpolation.steps
+    seeded = lambda: torch.Generator().manual_seed(cfg.seed)  # noqa: E731
+    rows = torch.linspace(0, k - 1, min(k, cfg.interpolation.rows)).round().long().unique()
+    images = {
+        "class_grid": class_grid(model.generate(range(k), cfg.grid_samples_per_class, generator=seeded()),
+                                 cfg.grid_samples_per_class),
+        "latent_interpolation": strip(latent_interpolation(model, rows, steps, seeded()), steps),
+    }
+    if k > 1:
+        pairs = [(int(c), (int(c) + 1) % k) for c in rows]
+        images["label_interpolation"] = strip(label_interpolation(model, pairs, steps, seeded()), steps)
+    if hasattr(model, "reconstruct") and datamodule is not None:
+        n = cfg.grid_samples_per_class
+        real = to_signed_unit(datamodule.test_set.images[:n])
+        recon = model.reconstruct(real, datamodule.test_set.labels[:n]).cpu()
+        images["reconstructions"] = strip(torch.cat([real, recon]), n)
+    return images
+
+
+def training_summary(run_dir: Path, out: Path) -> dict:
+    """Final values (mean of the last 10 logged points) of every scalar the run logged, and a
+    loss-curve plot of its ``train/*loss*`` scalars."""
+    scalars = read_scalars(run_dir / "tensorboard")
+    if not scalars:
+        return {"skipped": f"no TensorBoard logs under {run_dir / 'tensorboard'}"}
+    summary = {"final": {tag: float(np.mean([v for _, v in points[-10:]])) for tag, points in scalars.items()}}
+    losses = {tag: points for tag, points in scalars.items() if tag.startswith("train/") and "loss" in tag}
+    if losses:
+        summary["loss_curves"] = str(loss_curves(losses, "training losses", out / "loss_curves.png"))
+    return summary
+
+
+def run_label(ckpt: Path, root: Path) -> str:
+    """A short name of the run a checkpoint belongs to: its Hydra overrides, else its folder."""
+    run_dir = ckpt.parent.parent
+    overrides = run_dir / ".hydra" / "overrides.yaml"
+    if overrides.is_file():
+        values = OmegaConf.load(overrides)
+        if values:
+            return " ".join(str(v) for v in values)
+    return str(run_dir.relative_to(root)) if run_dir.is_relative_to(root) and run_dir != root else run_dir.name
+
+
+def evaluate_checkpoint(ckpt: Path, cfg: DictConfig, out: Path) -> dict:
+    """Samples, pictures and metrics of one checkpoint, written to ``out``; returns the report."""
+    device = resolve_device(cfg.device)
+    checkpoint = read_checkpoint(ckpt)
+    model = load_generative_model(checkpoint, device)
+    names = class_names_of(checkpoint, model.num_classes)
+    out.mkdir(parents=True, exist_ok=True)
+    images, labels = generate_per_class(
+        model, cfg.samples_per_class, torch.Generator().manual_seed(cfg.seed), cfg.batch_size
+    )
+    try:
+        datamodule = rebuild_datamodule(checkpoint)
+    except CondganError as err:
+        datamodule, metrics = None, {"skipped": " ".join(str(err).split())}
+        log.warning("metrics skipped: %s", metrics["skipped"])
+    else:
+        metrics = metrics_of(datamodule, images, labels, cfg, device)
+    report = {
+        "checkpoint": str(ckpt.resolve()),
+        "model": type(model).__name__,
+        "data": datamodule.name if datamodule is not None else
+        checkpoint[CHECKPOINT_KEY].get("datamodule_class", "unknown").rsplit(".", 1)[-1],
+        "epochs_trained": checkpoint.get("epoch"),
+        "global_step": checkpoint.get("global_step"),
+        "class_names": names,
+        "samples": str(export_samples(images, labels, out / "samples.npz", names)),
+        "samples_per_class": cfg.samples_per_class,
+        "metrics": metrics,
+        "training": training_summary(ckpt.parent.parent, out),
+        "pictures": {},
+    }
+    writer = SummaryWriter(str(out / "tensorboard"))
+    for name, picture in pictures(model, datamodule, cfg).items():
+        report["pictures"][name] = str(save_png(picture, out / f"{name}.png"))
+        writer.add_image(f"eval/{name}", picture)
+    per_class = report["metrics"].get("domain", {}).get("per_class_fid")
+    if per_class:
+        report["pictures"]["per_class_fid"] = str(
+            bar_chart(per_class, names, "domain FID per class", "FID", out / "per_class_fid.png")
+        )
+    for header, keys, _ in COLUMNS:
+        value = lookup(report["metrics"], keys)
+        if isinstance(value, float):
+            writer.add_scalar(f"eval/{header.replace(' ', '_').replace('.', '')}", value)
+    writer.add_text("eval/report", markdown(report))
+    writer.close()
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(markdown(report))
+    log.info("report of %s: %s", ckpt, out / "report.md")
+    return report
+
+
+def lookup(tree: dict, keys: tuple[str, ...]):
+    for key in keys:
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def table_row(label: str, report: dict) -> str:
+    cells = [label, report["model"], report["data"], str(report["epochs_trained"])]
+    for _, keys, fmt in COLUMNS:
+        value = lookup(report["metrics"], keys)
+        cells.append(fmt.format(value) if isinstance(value, (int, float)) else "-")
+    return "| " + " | ".join(cells) + " |"
+
+
+def table(rows: list[tuple[str, dict]]) -> list[str]:
+    headers = ["run", "model", "data", "epochs", *(header for header, _, _ in COLUMNS)]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return lines + [table_row(label, report) for label, report in rows]
+
+
+def protocol_lines(metrics: dict) -> list[str]:
+    lines = []
+    for name, result in metrics.items():
+        if "skipped" in result:
+            lines.append(f"- **{name}**: skipped ({result['skipped']})")
+        else:
+            details = ", ".join(
+                f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in result.get("protocol", {}).items()
+            )
+            lines.append(f"- **{name}**: {details}")
+    return lines
+
+
+def markdown(report: dict) -> str:
+    """``report.md`` of one run: the metric table, protocols, per-class numbers and pictures."""
+    lines = [f"# {report['model']} on {report['data']}", "", f"Checkpoint: `{report['checkpoint']}`  ",
+             f"Epochs trained: {report['epochs_trained']}, steps: {report['global_step']}", ""]
+    lines += table([("this run", report)]) + ["", "## Protocols", ""]
+    metrics = report["metrics"]
+    lines += protocol_lines(metrics) if "skipped" not in metrics else [f"Metrics skipped: {metrics['skipped']}"]
+    domain = metrics.get("domain", {})
+    if "per_class_fid" in domain:
+        lines += ["", "## Per class", "", "| class | domain FID | cond. acc. |", "|---|---|---|"]
+        for name, fid, acc in zip(report["class_names"], domain["per_class_fid"], domain["per_class_accuracy"]):
+            lines.append(f"| {name} | {'-' if fid is None else f'{fid:.3f}'} | {'-' if acc is None else f'{acc:.3f}'} |")
+    final = report["training"].get("final", {})
+    if final:
+        lines += ["", "## End of training (mean of the last 10 logged values)", "", "| scalar | value |", "|---|---|"]
+        lines += [f"| {tag} | {value:.4f} |" for tag, value in sorted(final.items())]
+    lines += ["", "## Pictures", ""]
+    for name, path in {**report["pictures"], **({"loss_curves": report["training"]["loss_curves"]}
+                                              if "loss_curves" in report["training"] else {})}.items():
+        lines.append(f"![{name}]({Path(path).name})")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_runs(cfg: DictConfig) -> dict:
+    """Report every checkpoint that ``cfg.ckpt_path`` names; with several, also a comparison."""
+    if not cfg.get("ckpt_path"):
+        raise ConfigError(
+            "evaluate.py needs ckpt_path=<a .ckpt file, a run folder or a multirun folder> (or task=eda data=<name>)"
+        )
+    root, out = Path(cfg.ckpt_path), Path(cfg.paths.output_dir)
+    checkpoints = find_checkpoints(root, cfg.checkpoint)
+    if len(checkpoints) == 1:
+        return evaluate_checkpoint(checkpoints[0], cfg, out)
+    rows = []
+    for ckpt in checkpoints:
+        label = run_label(ckpt, root)
+        folder = re.sub(r"[^A-Za-z0-9._=-]+", "_", str(ckpt.parent.parent.relative_to(root)))
+        rows.append((label, evaluate_checkpoint(ckpt, cfg, out / folder), folder))
+    lines = [f"# Comparison of {len(rows)} runs under `{root}`", ""]
+    lines += table([(f"[{label}]({folder}/report.md)", report) for label, report, folder in rows])
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    comparison = {"root": str(root.resolve()), "runs": [{"label": label, **report} for label, report, _ in rows]}
+    (out / "report.json").write_text(json.dumps(comparison, indent=2))
+    log.info("comparison of %d runs: %s", len(rows), out / "report.md")
+    return comparison
