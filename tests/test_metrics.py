@@ -1,10 +1,29 @@
-"""Pixel-intensity KL/JS divergences behave as divergences."""
+"""Metrics behave as their definitions say: divergences, FID/KID, precision/recall, the domain
+classifier and its cache, conditional accuracy, and the InceptionV3 feature extractor."""
 
 import math
 
+import pytest
 import torch
+from torch import nn
 
-from condgan.metrics import intensity_divergences, intensity_histogram, js_divergence, kl_divergence
+from condgan.errors import InceptionUnavailableError
+from condgan.metrics import (
+    InceptionFeatures,
+    conditional_accuracy,
+    domain_metrics,
+    frechet_distance,
+    inception_metrics,
+    intensity_divergences,
+    intensity_histogram,
+    js_divergence,
+    kernel_distance,
+    kl_divergence,
+    load_or_train_classifier,
+    per_class_frechet_distance,
+    precision_recall,
+)
+from condgan.metrics.scores import per_class_accuracy
 
 
 def test_identical_histograms_have_zero_divergence():
@@ -31,23 +50,6 @@ def test_signed_unit_images_and_uint8_images_give_the_same_histogram():
 
 
 # --- feature-space scores -------------------------------------------------------------------------
-
-import pytest  # noqa: E402
-from torch import nn  # noqa: E402
-
-from condgan.errors import InceptionUnavailableError  # noqa: E402
-from condgan.metrics import (  # noqa: E402
-    InceptionFeatures,
-    conditional_accuracy,
-    domain_metrics,
-    frechet_distance,
-    inception_metrics,
-    kernel_distance,
-    load_or_train_classifier,
-    per_class_frechet_distance,
-    precision_recall,
-)
-from condgan.metrics.scores import per_class_accuracy  # noqa: E402
 
 CLASSIFIER = dict(widths=[8, 16], feature_dim=16, pooled_size=4, dropout=0.0, epochs=6, batch_size=32, lr=3e-3, seed=0)
 

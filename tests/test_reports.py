@@ -9,7 +9,12 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from condgan.data.statistics import class_counts, class_mean_distances, distance_outliers, mean_intensity_per_class
+from condgan.data.statistics import (
+    class_counts,
+    class_mean_distances,
+    distance_outliers,
+    mean_intensity_per_class,
+)
 from condgan.errors import ConfigError, LabelRangeError
 from condgan.pipelines.evaluate import evaluate
 from condgan.pipelines.train import train

@@ -103,7 +103,7 @@ def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, 
     assert list((out / "eval" / "tensorboard").glob("events.out.tfevents.*"))
 
 
-def test_a_report_without_the_real_data_skips_the_metrics_with_a_reason(tmp_path, data_dir):
+def test_without_the_real_data_metrics_are_skipped_and_data_root_finds_a_moved_copy(tmp_path, data_dir):
     root = tmp_path / "mnist"
     write_mnist_style(root, n_train=60, n_test=20, num_classes=10, gzipped=True)
     cfg = compose_config("train", [
@@ -118,6 +118,13 @@ def test_a_report_without_the_real_data_skips_the_metrics_with_a_reason(tmp_path
     assert list(report["metrics"]) == ["skipped"] and "dataset files not found" in report["metrics"]["skipped"]
     assert report["data"] == "MNISTDataModule" and (tmp_path / "eval" / "class_grid.png").is_file()
     assert "Metrics skipped: mnist: dataset files not found" in (tmp_path / "eval" / "report.md").read_text()
+
+    moved = tmp_path / "elsewhere"
+    write_mnist_style(moved, n_train=60, n_test=20, num_classes=10, gzipped=True)
+    eval_cfg = compose_config("eval", [f"ckpt_path={tmp_path}", "samples_per_class=2", "device=cpu",
+                                       f"data_root={moved}", "metrics.kid_subset_size=10"], tmp_path / "eval2", data_dir)
+    report = evaluate(eval_cfg)
+    assert report["data"] == "mnist" and report["metrics"]["domain"]["protocol"]["generated"] == 20
 
 
 def test_every_run_of_a_multirun_folder_is_reported_and_compared(tmp_path, data_dir):

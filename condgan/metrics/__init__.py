@@ -1,8 +1,17 @@
 """Metrics of generated images that work on any model through ``generate(labels, n)``: pixel-intensity
 divergences, domain-classifier and InceptionV3 FID / KID, precision / recall, conditional accuracy."""
 
-from condgan.metrics.classifier import DomainClassifier, classifier_for, load_or_train_classifier
-from condgan.metrics.divergence import intensity_divergences, intensity_histogram, js_divergence, kl_divergence
+from condgan.metrics.classifier import (
+    DomainClassifier,
+    classifier_for,
+    load_or_train_classifier,
+)
+from condgan.metrics.divergence import (
+    intensity_divergences,
+    intensity_histogram,
+    js_divergence,
+    kl_divergence,
+)
 from condgan.metrics.inception import InceptionFeatures
 from condgan.metrics.scores import (
     conditional_accuracy,

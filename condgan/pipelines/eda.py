@@ -15,7 +15,12 @@ import torch
 from omegaconf import DictConfig
 
 from condgan.data.base import to_signed_unit
-from condgan.data.statistics import class_counts, class_mean_distances, mean_intensity_per_class, outlier_thresholds
+from condgan.data.statistics import (
+    class_counts,
+    class_mean_distances,
+    mean_intensity_per_class,
+    outlier_thresholds,
+)
 from condgan.errors import ConfigError
 from condgan.utils.images import class_grid, save_png
 from condgan.utils.plots import bar_chart, per_class_distributions

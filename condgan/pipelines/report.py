@@ -77,12 +77,16 @@ def class_names_of(checkpoint: dict, num_classes: int) -> list[str]:
     return list(names) if names else [str(i) for i in range(num_classes)]
 
 
-def rebuild_datamodule(checkpoint: dict) -> L.LightningDataModule:
-    """The DataModule the checkpoint was trained on, with its train/val and test splits loaded."""
+def rebuild_datamodule(checkpoint: dict, root: str | None = None) -> L.LightningDataModule:
+    """The DataModule the checkpoint was trained on (reading its files from ``root`` when given),
+    with its train/val and test splits loaded."""
     path = checkpoint[CHECKPOINT_KEY].get("datamodule_class")
     if path is None:
         raise CondganError("the checkpoint does not record its DataModule")
-    datamodule = import_class(path, L.LightningDataModule)(**checkpoint["datamodule_hyper_parameters"])
+    hyperparameters = dict(checkpoint["datamodule_hyper_parameters"])
+    if root is not None:
+        hyperparameters["root"] = root
+    datamodule = import_class(path, L.LightningDataModule)(**hyperparameters)
     datamodule.prepare_data()
     datamodule.setup("fit")
     datamodule.setup("test")
@@ -154,7 +158,10 @@ def strip(images: torch.Tensor, steps: int) -> torch.Tensor:
 def pictures(model: GenerativeModule, datamodule, cfg: DictConfig) -> dict[str, torch.Tensor]:
     """Class grid, interpolation strips and (autoencoders) reconstructions, as uint8 images."""
     k, steps = model.num_classes, cfg.interpolation.steps
-    seeded = lambda: torch.Generator().manual_seed(cfg.seed)  # noqa: E731
+
+    def seeded() -> torch.Generator:
+        return torch.Generator().manual_seed(cfg.seed)
+
     rows = torch.linspace(0, k - 1, min(k, cfg.interpolation.rows)).round().long().unique()
     images = {
         "class_grid": class_grid(model.generate(range(k), cfg.grid_samples_per_class, generator=seeded()),
@@ -178,6 +185,7 @@ def training_summary(run_dir: Path, out: Path) -> dict:
     scalars = read_scalars(run_dir / "tensorboard")
     if not scalars:
         return {"skipped": f"no TensorBoard logs under {run_dir / 'tensorboard'}"}
+    scalars.pop("epoch", None)
     summary = {"final": {tag: float(np.mean([v for _, v in points[-10:]])) for tag, points in scalars.items()}}
     losses = {tag: points for tag, points in scalars.items() if tag.startswith("train/") and "loss" in tag}
     if losses:
@@ -207,7 +215,7 @@ def evaluate_checkpoint(ckpt: Path, cfg: DictConfig, out: Path) -> dict:
         model, cfg.samples_per_class, torch.Generator().manual_seed(cfg.seed), cfg.batch_size
     )
     try:
-        datamodule = rebuild_datamodule(checkpoint)
+        datamodule = rebuild_datamodule(checkpoint, cfg.data_root)
     except CondganError as err:
         datamodule, metrics = None, {"skipped": " ".join(str(err).split())}
         log.warning("metrics skipped: %s", metrics["skipped"])

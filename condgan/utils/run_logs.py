@@ -3,7 +3,10 @@
 from collections import defaultdict
 from pathlib import Path
 
-from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+from tensorboard.backend.event_processing.event_accumulator import (
+    SCALARS,
+    EventAccumulator,
+)
 
 
 def read_scalars(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
