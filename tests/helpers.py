@@ -47,3 +47,41 @@ def write_mnist_style(folder: Path, n_train: int, n_test: int, num_classes: int,
         write_idx(folder / f"{prefix}{tag}-labels-idx1-ubyte", stored_labels, gzipped)
         written[split] = (images, labels)
     return written
+
+
+def write_k49(folder: Path, n_train: int, n_test: int, num_classes: int = 49, seed: int = 0) -> dict:
+    """Kuzushiji-49's four official ``.npz`` files (``arr_0``: uint8 ``[N, 28, 28]`` images, uint8 labels)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        labels = (np.arange(n) % num_classes).astype(np.uint8)
+        rng.shuffle(labels)
+        images = pattern_images(labels)
+        images[:, 10:20, 10:20] = rng.integers(0, 256, (n, 10, 10), dtype=np.uint8)
+        np.savez_compressed(folder / f"k49-{split}-imgs.npz", images)
+        np.savez_compressed(folder / f"k49-{split}-labels.npz", labels)
+        written[split] = (images, labels)
+    return written
+
+
+def write_image_folder(folder: Path, counts: dict[str, int], size: tuple[int, int] = (48, 40),
+                       suffix: str = ".png", seed: int = 0) -> dict[str, list[Path]]:
+    """``counts[name]`` RGB images in ``folder/name/`` (``name=""``: ``folder`` itself), each a
+    solid colour that encodes its folder, so decoded classes can be checked by colour."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    written = {}
+    for index, (name, count) in enumerate(counts.items()):
+        target = folder / name if name else folder
+        target.mkdir(parents=True, exist_ok=True)
+        written[name] = []
+        for i in range(count):
+            pixels = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+            pixels[..., index % 3] = 200
+            pixels[..., 2 - index % 3] += rng.integers(0, 40, dtype=np.uint8)
+            path = target / f"img_{i:04d}{suffix}"
+            Image.fromarray(pixels).save(path)
+            written[name].append(path)
+    return written

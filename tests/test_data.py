@@ -8,12 +8,19 @@ import pytest
 import torch
 import torchvision
 
-from condgan.data import EMNISTDataModule, FashionMNISTDataModule, GlyphsDataModule, MNISTDataModule
+from condgan.data import (
+    EMNISTDataModule,
+    FashionMNISTDataModule,
+    GlyphsDataModule,
+    KMNISTDataModule,
+    Kuzushiji49DataModule,
+    MNISTDataModule,
+)
 from condgan.data.attributes import thickness_style
 from condgan.data.glyphs import render_glyphs
 from condgan.data.idx import read_idx
 from condgan.errors import ConfigError, CorruptDatasetError, DatasetNotFoundError, LabelRangeError
-from tests.helpers import idx_bytes, write_idx, write_mnist_style
+from tests.helpers import idx_bytes, write_idx, write_k49, write_mnist_style
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -145,9 +152,13 @@ def test_glyphs_are_deterministic_and_balanced():
     assert ink.min() > 0.02 and ink.max() < 0.6
 
 
-def test_glyph_style_splits_each_class_into_thick_and_thin():
-    data = render_glyphs(40, seed=0)
-    images, labels, style = data["images"], data["labels"], data["style"]
+def test_glyph_style_splits_each_class_into_thick_and_thin(tmp_path):
+    args = dict(num_classes=26, channels=1, image_size=28, samples_per_class=40, test_samples_per_class=4)
+    dm = GlyphsDataModule(str(tmp_path), **args, attributes={"style": 2}, val_fraction=0.0)
+    dm.setup("fit")
+    images, rows = dm.train_set.images, dm.train_set.labels
+    assert rows.shape == (26 * 40, 2)
+    labels, style = rows[:, 0], rows[:, 1]
     assert torch.equal(style, thickness_style(images, labels, threshold=127))
     ink = (images > 127).flatten(1).sum(1).float()
     for label in range(26):
@@ -155,6 +166,10 @@ def test_glyph_style_splits_each_class_into_thick_and_thin():
         thick, thin = ink[members & (style == 1)], ink[members & (style == 0)]
         assert len(thick) > 5 and len(thin) > 5
         assert thick.mean() > thin.mean() * 1.15
+    with pytest.raises(ConfigError, match="no attribute 'smile'"):
+        GlyphsDataModule(str(tmp_path), **args, attributes={"smile": 2}).setup("test")
+    with pytest.raises(ConfigError, match="style has 2 values"):
+        GlyphsDataModule(str(tmp_path), **args, attributes={"style": 3})
 
 
 def test_glyphs_datamodule_caches_on_disk(tmp_path):
@@ -167,7 +182,6 @@ def test_glyphs_datamodule_caches_on_disk(tmp_path):
     cache.write_bytes(b"garbage")  # a corrupt cache is rendered again, not an error
     again = GlyphsDataModule(str(tmp_path), **args).load_split(train=True)
     assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
-    assert len(dm.load_style(train=True)) == 26 * 6
     other = GlyphsDataModule(str(tmp_path), **{**args, "seed": 1})
     assert other.cache_path(train=True) != cache
 
@@ -179,3 +193,61 @@ def test_real_fashion_mnist_from_debian_package():
     dm.setup()
     assert len(dm.train_set) + len(dm.val_set) == 60000 and len(dm.test_set) == 10000
     assert torch.equal(dm.test_set.labels.bincount(), torch.full((10,), 1000))
+
+
+def k49_module(root, **kwargs):
+    args = {"num_classes": 49, "channels": 1, "image_size": 28, "batch_size": 8, "download": False}
+    return Kuzushiji49DataModule(str(root), **{**args, **kwargs})
+
+
+@pytest.mark.parametrize("layout", ["flat", "download_folder"])
+def test_kuzushiji49_reads_the_official_npz_files(tmp_path, layout):
+    folder = tmp_path if layout == "flat" else tmp_path / "kuzushiji49"
+    written = write_k49(folder, n_train=98, n_test=49)
+    dm = k49_module(tmp_path, val_fraction=0.0)
+    dm.prepare_data()
+    dm.setup()
+    assert dm.train_set.images.shape == (98, 1, 28, 28) and dm.test_set.images.shape == (49, 1, 28, 28)
+    images, labels = dm.load_split(train=True)
+    np.testing.assert_array_equal(images[:, 0].numpy(), written["train"][0])
+    np.testing.assert_array_equal(labels.numpy(), written["train"][1])
+    assert dm.test_set.labels.dtype == torch.int64 and sorted(dm.test_set.labels.tolist()) == list(range(49))
+
+
+def test_kuzushiji49_missing_or_corrupt_files_are_one_line_errors(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as err:
+        k49_module(tmp_path / "nothing").prepare_data()
+    assert "k49-train-imgs.npz" in str(err.value) and "data.root" in str(err.value) and "\n" not in str(err.value)
+    write_k49(tmp_path, n_train=49, n_test=49)
+    (tmp_path / "k49-test-labels.npz").write_bytes(b"not a zip")
+    dm = k49_module(tmp_path)
+    dm.prepare_data()
+    with pytest.raises(CorruptDatasetError, match="k49-test-labels.npz cannot be read"):
+        dm.setup("test")
+    np.savez_compressed(tmp_path / "k49-test-imgs.npz", np.zeros((3, 28, 28), dtype=np.float32))
+    with pytest.raises(CorruptDatasetError, match="float32 array"):
+        k49_module(tmp_path).load_split(train=False)
+
+
+def test_kmnist_reads_torchvisions_raw_layout(tmp_path):
+    written = write_mnist_style(tmp_path / "KMNIST" / "raw", n_train=30, n_test=10, num_classes=10, gzipped=True)
+    dm = idx_module(KMNISTDataModule, tmp_path)
+    dm.prepare_data()
+    images, labels = dm.load_split(train=False)
+    np.testing.assert_array_equal(images[:, 0].numpy(), written["test"][0])
+    np.testing.assert_array_equal(labels.numpy(), written["test"][1])
+
+
+def test_emnist_balanced_split_keeps_labels_and_checks_the_class_count(tmp_path):
+    written = write_mnist_style(tmp_path, 94, 47, num_classes=47, gzipped=True, prefix="emnist-balanced-")
+    for split in ("train", "test"):
+        write_idx(tmp_path / f"emnist-balanced-{split}-images-idx3-ubyte", written[split][0].transpose(0, 2, 1).copy(), True)
+    dm = idx_module(EMNISTDataModule, tmp_path, split="balanced", num_classes=47)
+    dm.prepare_data()
+    images, labels = dm.load_split(train=True)
+    np.testing.assert_array_equal(labels.numpy(), written["train"][1])
+    np.testing.assert_array_equal(images[:, 0].numpy(), written["train"][0])
+    with pytest.raises(ConfigError, match="use data=emnist_balanced"):
+        idx_module(EMNISTDataModule, tmp_path, split="balanced", num_classes=26)
+    with pytest.raises(ConfigError, match="unknown EMNIST split 'weird'"):
+        idx_module(EMNISTDataModule, tmp_path, split="weird", num_classes=26)

@@ -64,7 +64,7 @@ def test_cdcgan_works_at_64x64_rgb(train_config):
 
 
 def test_projection_discriminator_output_depends_on_the_label():
-    d = ProjDiscriminator(num_classes=5, channels=1, image_size=28, width=8).eval()
+    d = ProjDiscriminator(label_sizes=5, channels=1, image_size=28, width=8).eval()
     images = torch.rand(1, 1, 28, 28).repeat(5, 1, 1, 1)
     logits = d(images, torch.arange(5))
     assert logits.unique().numel() == 5
@@ -119,7 +119,7 @@ def test_conditional_vae_decodes_the_label(train_config):
 @pytest.fixture(scope="module")
 def idx_roots(tmp_path_factory):
     """Small MNIST-, Fashion-MNIST- and EMNIST-format file sets, as the real loaders expect them."""
-    from tests.helpers import write_idx, write_mnist_style
+    from tests.helpers import write_idx, write_k49, write_mnist_style
 
     root = tmp_path_factory.mktemp("idx")
     write_mnist_style(root / "mnist", 64, 16, num_classes=10, gzipped=True)
@@ -128,11 +128,17 @@ def idx_roots(tmp_path_factory):
     written = write_mnist_style(raw, 78, 26, num_classes=26, gzipped=False, prefix="emnist-letters-", label_offset=1)
     for split, tag in (("train", "train"), ("test", "test")):
         write_idx(raw / f"emnist-letters-{tag}-images-idx3-ubyte", written[split][0].transpose(0, 2, 1).copy(), False)
-    return {"mnist": root / "mnist", "fashion_mnist": root / "fashion", "emnist": root / "emnist"}
+    write_k49(root / "k49", 98, 49)
+    write_mnist_style(root / "kmnist" / "KMNIST" / "raw", 64, 16, num_classes=10, gzipped=True)
+    return {"mnist": root / "mnist", "fashion_mnist": root / "fashion", "emnist": root / "emnist",
+            "kuzushiji49": root / "k49", "kmnist": root / "kmnist"}
 
 
-@pytest.mark.parametrize("data", ["mnist", "fashion_mnist", "emnist"])
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize(
+    "family,data",
+    [(family, data) for data in ("mnist", "fashion_mnist", "emnist") for family in FAMILIES]
+    + [(family, data) for data in ("kuzushiji49", "kmnist") for family in ("cgan", "cvae")],
+)
 def test_fast_dev_run_on_every_dataset(tmp_path, data_dir, idx_roots, family, data):
     from tests.conftest import compose_config
 

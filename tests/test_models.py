@@ -19,9 +19,9 @@ def make_cgan(train_config, *overrides) -> CGAN:
 @pytest.mark.parametrize("label_mode", ["multiply", "concat"])
 @pytest.mark.parametrize("channels,size", [(1, 28), (3, 64), (3, 32)])
 def test_networks_handle_every_image_shape(channels, size, label_mode):
-    g = CGANGenerator(num_classes=5, channels=channels, image_size=size, noise_dim=16, batch_norm=True,
+    g = CGANGenerator(label_sizes=5, channels=channels, image_size=size, noise_dim=16, batch_norm=True,
                       label_mode=label_mode)
-    d = CGANDiscriminator(num_classes=5, channels=channels, image_size=size, hidden=[8], label_mode=label_mode)
+    d = CGANDiscriminator(label_sizes=5, channels=channels, image_size=size, hidden=[8], label_mode=label_mode)
     labels = torch.tensor([0, 4, 2])
     images = g(torch.randn(3, 16), labels)
     assert images.shape == (3, channels, size, size)
@@ -31,13 +31,13 @@ def test_networks_handle_every_image_shape(channels, size, label_mode):
 
 def test_networks_reject_bad_arguments():
     with pytest.raises(ValueError, match="divisible"):
-        CGANGenerator(num_classes=2, channels=1, image_size=30, noise_dim=8)
+        CGANGenerator(label_sizes=2, channels=1, image_size=30, noise_dim=8)
     with pytest.raises(ValueError, match="unknown label_mode"):
-        CGANDiscriminator(num_classes=2, channels=1, image_size=28, label_mode="add")
+        CGANDiscriminator(label_sizes=2, channels=1, image_size=28, label_mode="add")
 
 
 def test_multiplicative_discriminator_gate_starts_as_identity():
-    d = CGANDiscriminator(num_classes=3, channels=1, image_size=28, label_mode="multiply").eval()
+    d = CGANDiscriminator(label_sizes=3, channels=1, image_size=28, label_mode="multiply").eval()
     images = torch.rand(1, 1, 28, 28).repeat(3, 1, 1, 1)
     logits = d(images, torch.arange(3))
     assert torch.allclose(logits, logits[:1].expand(3))
@@ -45,8 +45,8 @@ def test_multiplicative_discriminator_gate_starts_as_identity():
 
 @pytest.mark.parametrize("label_mode", ["multiply", "concat"])
 def test_both_networks_use_the_label(label_mode):
-    g = CGANGenerator(num_classes=4, channels=1, image_size=28, noise_dim=8, label_mode=label_mode).eval()
-    d = CGANDiscriminator(num_classes=4, channels=1, image_size=28, label_mode=label_mode).eval()
+    g = CGANGenerator(label_sizes=4, channels=1, image_size=28, noise_dim=8, label_mode=label_mode).eval()
+    d = CGANDiscriminator(label_sizes=4, channels=1, image_size=28, label_mode=label_mode).eval()
     with torch.no_grad():
         d.condition.embedding.weight.normal_()  # a trained gate/channel differs between classes
     noise = torch.randn(1, 8).repeat(2, 1)
@@ -60,7 +60,7 @@ def test_both_networks_use_the_label(label_mode):
 
 @pytest.mark.parametrize("scheme", ["normal", "xavier"])
 def test_init_schemes(scheme):
-    net = CGANDiscriminator(num_classes=3, channels=1, image_size=28, widths=[64, 64])
+    net = CGANDiscriminator(label_sizes=3, channels=1, image_size=28, widths=[64, 64])
     init_weights(net, scheme, std=0.02)
     conv = net.net[0]
     assert conv.bias.abs().sum() == 0

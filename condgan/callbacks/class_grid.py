@@ -8,10 +8,13 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from condgan.utils.images import class_grid, save_png
+from condgan.utils.sampling import grid_samples
 
 
 class ClassGridCallback(L.Callback):
     """Writes a class grid to ``dirpath/epoch_<nnn>.png`` and to TensorBoard every ``every_n_epochs``.
+
+    Models with attributes (a style) get ``samples_per_class`` columns per attribute value.
 
     The noise comes from a generator re-seeded with ``seed`` each time, so grids of successive
     epochs show how the same latent points evolve.
@@ -24,9 +27,8 @@ class ClassGridCallback(L.Callback):
         self.seed = seed
 
     def grid(self, pl_module) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(self.seed)
-        images = pl_module.generate(range(pl_module.num_classes), self.samples_per_class, generator=generator)
-        return class_grid(images, self.samples_per_class)
+        images, per_row = grid_samples(pl_module, self.samples_per_class, torch.Generator().manual_seed(self.seed))
+        return class_grid(images, per_row)
 
     @rank_zero_only
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:

@@ -11,6 +11,7 @@ from condgan.errors import InceptionUnavailableError
 from condgan.metrics.classifier import DomainClassifier, classifier_for
 from condgan.metrics.inception import InceptionFeatures, inception_enabled
 from condgan.metrics.scores import conditional_accuracy, frechet_distance
+from condgan.models.base import class_column
 from condgan.utils.images import to_uint8
 from condgan.utils.sampling import generate_per_class
 
@@ -85,7 +86,7 @@ class DomainMetricsCallback(L.Callback):
         self.classifier.to(pl_module.device)
         values = {
             "val/fid_domain": frechet_distance(self.real_features, self.classifier.features(images, self.batch_size)),
-            "val/cond_acc": conditional_accuracy(self.classifier.predict(images, self.batch_size), labels),
+            "val/cond_acc": conditional_accuracy(self.classifier.predict(images, self.batch_size), class_column(labels)),
         }
         if self.extractor is not None:
             fake = self.extractor.extract(to_uint8(images[: self.inception_samples]))

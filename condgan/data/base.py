@@ -4,14 +4,22 @@ Batches travel as uint8 (four times less to copy than float) and are scaled to [
 ``on_after_batch_transfer``, i.e. on the device, so nothing runs per sample in Python.
 """
 
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import lightning as L
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
+from condgan.data.attributes import thickness_style
+from condgan.data.transforms import PREPROCESS_KEYS, BatchAugment, check_settings, preprocess
 from condgan.errors import ConfigError, LabelRangeError
+
+log = logging.getLogger(__name__)
+
+# attributes computed from the pixels of any dataset: name -> (number of values, function)
+DERIVED_ATTRIBUTES = {"style": (2, thickness_style)}
 
 
 def to_signed_unit(images: torch.Tensor) -> torch.Tensor:
@@ -37,7 +45,10 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
     """Base of every in-memory dataset: subclasses implement :meth:`load_split`.
 
     The official training split is divided into train/val by ``val_fraction`` with a fixed
-    ``seed``; the official test split is served by :meth:`test_dataloader`.
+    ``seed``; the official test split is served by :meth:`test_dataloader`. ``attributes`` names
+    conditioning attributes besides the class (``{style: 2}``: thick/thin from the foreground
+    pixel count, pixels above ``style_threshold``, against the class median); labels are then rows
+    ``[class, style, ...]``.
     """
 
     name = "dataset"
@@ -55,6 +66,10 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
         pin_memory: bool = False,
         drop_last: bool = True,
         seed: int = 0,
+        attributes: Mapping[str, int] | None = None,
+        style_threshold: int = 127,
+        preprocess: Mapping | None = None,
+        augment: Mapping | None = None,
     ) -> None:
         super().__init__()
         if class_names is not None and len(class_names) != num_classes:
@@ -62,9 +77,15 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
                 f"{self.name}: {len(class_names)} class_names given for num_classes={num_classes}; "
                 "make data.class_names list one name per class"
             )
+        for name, size in (attributes or {}).items():
+            if name in DERIVED_ATTRIBUTES and size != DERIVED_ATTRIBUTES[name][0]:
+                raise ConfigError(f"data.attributes.{name} has {DERIVED_ATTRIBUTES[name][0]} values, not {size}")
         if not 0.0 <= val_fraction < 1.0:
             raise ConfigError(f"{self.name}: data.val_fraction={val_fraction} must lie in [0, 1)")
         self.save_hyperparameters(logger=False)
+        self.augment = BatchAugment(augment)
+        check_settings(preprocess, PREPROCESS_KEYS, "preprocess")
+        self.removed_outliers = 0
         self.train_set: TensorBatchDataset | None = None
         self.val_set: TensorBatchDataset | None = None
         self.test_set: TensorBatchDataset | None = None
@@ -72,6 +93,36 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
     @abstractmethod
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(images, labels)``: uint8 ``[N, C, H, W]`` and int64 ``[N]`` in ``0..num_classes-1``."""
+
+    def attribute_names(self) -> list[str]:
+        """Attributes ``data.attributes`` may condition on; datasets with stored attributes add theirs."""
+        return list(DERIVED_ATTRIBUTES)
+
+    def load_attribute(self, name: str, images: torch.Tensor, labels: torch.Tensor, train: bool) -> torch.Tensor:
+        """int64 ``[N]`` values of attribute ``name`` for a split's images and classes."""
+        return DERIVED_ATTRIBUTES[name][1](images, labels, self.hparams.style_threshold)
+
+    def labelled(self, images: torch.Tensor, labels: torch.Tensor, train: bool) -> torch.Tensor:
+        """Class labels ``[N]``, or ``[N, 1 + attributes]`` rows (class, then each configured attribute)."""
+        attributes = dict(self.hparams.attributes or {})
+        if not attributes:
+            return labels
+        columns = [labels]
+        for name, size in attributes.items():
+            if name not in self.attribute_names():
+                raise ConfigError(
+                    f"{self.name} has no attribute {name!r} to condition on; data.attributes may name "
+                    f"{', '.join(self.attribute_names())}"
+                )
+            values = self.load_attribute(name, images, labels, train).long()
+            if len(values) != len(labels) or int(values.min()) < 0 or int(values.max()) >= size:
+                raise LabelRangeError(f"{self.name}: attribute {name!r} values must lie in 0..{size - 1}")
+            columns.append(values)
+        return torch.stack(columns, dim=1)
+
+    @property
+    def attributes(self) -> dict[str, int]:
+        return dict(self.hparams.attributes or {})
 
     @property
     def num_classes(self) -> int:
@@ -84,32 +135,42 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_set is None:
-            images, labels = self._checked(*self.load_split(train=True))
+            images, labels = self._prepared(train=True)
             order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.hparams.seed))
             n_val = round(len(labels) * self.hparams.val_fraction)
             val_idx, train_idx = order[:n_val], order[n_val:]
             self.train_set = TensorBatchDataset(images[train_idx], labels[train_idx])
             self.val_set = TensorBatchDataset(images[val_idx], labels[val_idx])
         if stage in (None, "test") and self.test_set is None:
-            self.test_set = TensorBatchDataset(*self._checked(*self.load_split(train=False)))
+            self.test_set = TensorBatchDataset(*self._prepared(train=False))
 
-    def _checked(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _prepared(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """One split, checked, preprocessed (``data.preprocess``) and labelled with its attributes."""
         hp = self.hparams
-        expected = (hp.channels, hp.image_size, hp.image_size)
-        if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != expected:
+        images, labels = self.load_split(train)
+        if images.dtype != torch.uint8 or images.dim() != 4 or len(labels) != len(images):
             raise ConfigError(
-                f"{self.name}: images are {images.dtype} {tuple(images.shape)} but the config says "
-                f"uint8 [N, {hp.channels}, {hp.image_size}, {hp.image_size}]; fix data.channels/data.image_size"
+                f"{self.name}: got {images.dtype} images {tuple(images.shape)} and {len(labels)} labels; "
+                "a dataset must yield uint8 [N, C, H, W] images and one label per image"
             )
-        if len(labels) != len(images):
-            raise ConfigError(f"{self.name}: {len(images)} images but {len(labels)} labels")
         lo, hi = int(labels.min()), int(labels.max())
         if lo < 0 or hi >= hp.num_classes:
             raise LabelRangeError(
                 f"{self.name}: labels span {lo}..{hi} but data.num_classes={hp.num_classes} allows "
                 f"0..{hp.num_classes - 1}; fix data.num_classes or the label files"
             )
-        return images, labels.long()
+        images, labels, removed = preprocess(images, labels.long(), hp.num_classes, hp.image_size, hp.preprocess, train)
+        if removed:
+            log.info("%s: removed %d outliers of %d training images (data.preprocess.remove_outliers=%s std)",
+                     self.name, removed, removed + len(labels), hp.preprocess["remove_outliers"])
+        self.removed_outliers = self.removed_outliers + removed if train else self.removed_outliers
+        expected = (hp.channels, hp.image_size, hp.image_size)
+        if tuple(images.shape[1:]) != expected:
+            raise ConfigError(
+                f"{self.name}: images are {tuple(images.shape[1:])} but the config says {expected}; fix "
+                "data.channels/data.image_size, or set data.preprocess.resize=true to resize to data.image_size"
+            )
+        return images, self.labelled(images, labels, train)
 
     def _loader(self, dataset: TensorBatchDataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:
@@ -135,5 +196,9 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
         return self._loader(self.test_set, shuffle=False)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Scale to [-1, 1] on the device; training batches are also augmented (``data.augment``)."""
         images, labels = batch
-        return to_signed_unit(images), labels
+        images = to_signed_unit(images)
+        if self.trainer is not None and self.trainer.training:
+            images = self.augment(images)
+        return images, labels

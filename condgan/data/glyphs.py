@@ -3,13 +3,12 @@
 Each letter is drawn upper- or lower-case at several stroke widths, then placed with a random
 affine jitter (rotation, scale, shear, shift) and downsampled. Everything is drawn from one seed,
 so the same config always yields the same images; the result is cached under ``root``.
-A thick/thin ``style`` attribute per image follows the Kuzushiji report's rule.
+With ``data.attributes: {style: 2}`` each image also gets the Kuzushiji report's thick/thin style.
 """
 
 import hashlib
 import json
 import logging
-import math
 import string
 from pathlib import Path
 
@@ -18,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from condgan.data.attributes import thickness_style
 from condgan.data.base import TensorImageDataModule
+from condgan.data.transforms import random_affine
 from condgan.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -45,30 +44,6 @@ def render_templates(canvas: int, font_size: int, stroke_widths: list[int]) -> t
     return templates
 
 
-def _affine(n: int, gen: torch.Generator, rotation: float, scale: tuple[float, float], shear: float, shift: float) -> torch.Tensor:
-    """Random output-to-input affine matrices ``[n, 2, 3]`` for ``F.affine_grid``."""
-
-    def uniform(low: float, high: float) -> torch.Tensor:
-        return torch.rand(n, generator=gen) * (high - low) + low
-
-    angle = uniform(-rotation, rotation) * math.pi / 180
-    zoom = uniform(*scale)
-    slant = uniform(-shear, shear) * math.pi / 180
-    cos, sin, tan = angle.cos(), angle.sin(), slant.tan()
-    # forward map: rotate(angle) @ shear_x(slant) @ scale(zoom); affine_grid needs its inverse
-    forward = torch.zeros(n, 2, 2)
-    forward[:, 0, 0] = cos * zoom
-    forward[:, 0, 1] = (cos * tan - sin) * zoom
-    forward[:, 1, 0] = sin * zoom
-    forward[:, 1, 1] = (sin * tan + cos) * zoom
-    inverse = torch.linalg.inv(forward)
-    offset = torch.stack([uniform(-shift, shift), uniform(-shift, shift)], dim=1) * 2
-    theta = torch.zeros(n, 2, 3)
-    theta[:, :, :2] = inverse
-    theta[:, :, 2] = -(inverse @ offset.unsqueeze(2)).squeeze(2)
-    return theta
-
-
 def render_glyphs(
     samples_per_class: int,
     seed: int,
@@ -80,9 +55,8 @@ def render_glyphs(
     scale: tuple[float, float] = (0.85, 1.1),
     shear: float = 12.0,
     shift: float = 0.06,
-    style_threshold: int = 127,
 ) -> dict[str, torch.Tensor]:
-    """Render ``26 * samples_per_class`` jittered letters; returns uint8 images, labels and styles.
+    """Render ``26 * samples_per_class`` jittered letters; returns uint8 images and int64 labels.
 
     ``font_size`` and ``stroke_widths`` are in output pixels; ``shift`` is a fraction of the image.
     """
@@ -93,7 +67,7 @@ def render_glyphs(
     n = len(labels)
     case = (torch.rand(n, generator=gen) < lowercase_prob).long()
     stroke = torch.randint(len(stroke_widths), (n,), generator=gen)
-    theta = _affine(n, gen, rotation, scale, shear, shift)
+    theta = random_affine(n, gen, rotation, scale, shear, shift)
     images = torch.empty(n, 1, image_size, image_size, dtype=torch.uint8)
     for start in range(0, n, _CHUNK):
         part = slice(start, start + _CHUNK)
@@ -104,7 +78,7 @@ def render_glyphs(
         images[part] = small.mul(255).round().clamp(0, 255).to(torch.uint8)
     order = torch.randperm(n, generator=gen)
     images, labels = images[order], labels[order]
-    return {"images": images, "labels": labels, "style": thickness_style(images, labels, style_threshold)}
+    return {"images": images, "labels": labels}
 
 
 class GlyphsDataModule(TensorImageDataModule):
@@ -172,7 +146,3 @@ class GlyphsDataModule(TensorImageDataModule):
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         data = self._load_or_render(train)
         return data["images"], data["labels"]
-
-    def load_style(self, train: bool) -> torch.Tensor:
-        """The thick (1) / thin (0) attribute of each image, aligned with :meth:`load_split`."""
-        return self._load_or_render(train)["style"]

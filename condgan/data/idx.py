@@ -1,7 +1,6 @@
 """Reader for the IDX file format of MNIST, Fashion-MNIST and EMNIST, plain or gzipped."""
 
 import gzip
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -9,15 +8,6 @@ import numpy as np
 from condgan.errors import CorruptDatasetError
 
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def find_idx_file(name: str, folders: Iterable[Path]) -> Path | None:
-    """First existing ``name`` or ``name.gz`` in ``folders``, or None."""
-    for folder in folders:
-        for candidate in (folder / name, folder / f"{name}.gz"):
-            if candidate.is_file():
-                return candidate
-    return None
 
 
 def read_idx(path: Path) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""MNIST, Fashion-MNIST and EMNIST from their official IDX files.
+"""MNIST, Fashion-MNIST, KMNIST and EMNIST from their official IDX files.
 
 Files are looked up in ``root`` itself (a flat folder of the ``.gz`` files, such as Debian's
 ``/usr/share/datasets/fashion-mnist``) and in torchvision's layout ``root/<Name>/raw``. When they
@@ -10,29 +10,21 @@ from pathlib import Path
 import torch
 from torchvision import datasets
 
-from condgan.data.base import TensorImageDataModule
-from condgan.data.idx import find_idx_file, read_idx
-from condgan.errors import DatasetNotFoundError
+from condgan.data.files import FileDataModule
+from condgan.data.idx import read_idx
+from condgan.errors import ConfigError
 
 
-class IDXDataModule(TensorImageDataModule):
-    """A dataset of IDX image/label file pairs; subclasses name the files and the downloader."""
+class IDXDataModule(FileDataModule):
+    """A dataset of IDX image/label file pairs, downloaded by a torchvision dataset class."""
 
     torchvision_dataset: type = datasets.MNIST
     raw_folder = "MNIST/raw"
-    source_hint = "the official site"
-
-    def __init__(self, root: str, *args, download: bool = True, **kwargs) -> None:
-        super().__init__(root, *args, **kwargs)
 
     def split_files(self, train: bool) -> tuple[str, str]:
         """Names of the (images, labels) IDX files of one split, without ``.gz``."""
         prefix = "train" if train else "t10k"
         return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
-
-    def folders(self) -> list[Path]:
-        root = Path(self.hparams.root).expanduser()
-        return [root, root / self.raw_folder]
 
     def download_split(self, train: bool) -> None:
         self.torchvision_dataset(self.hparams.root, train=train, download=True)
@@ -45,33 +37,8 @@ class IDXDataModule(TensorImageDataModule):
         """Map file labels to ``0..num_classes-1``; MNIST-style files already are."""
         return labels
 
-    def _missing(self, train: bool) -> list[str]:
-        return [name for name in self.split_files(train) if find_idx_file(name, self.folders()) is None]
-
-    def prepare_data(self) -> None:
-        for train in (True, False):
-            if self._missing(train) and self.hparams.download:
-                try:
-                    self.download_split(train)
-                except Exception as err:  # any network or archive failure ends in the same advice
-                    detail = " ".join(str(err).split())
-                    raise self._not_found(train, f"download failed: {type(err).__name__}: {detail}") from err
-            if self._missing(train):
-                raise self._not_found(train, "data.download=false")
-
-    def _not_found(self, train: bool, reason: str) -> DatasetNotFoundError:
-        looked = " and ".join(str(f) for f in self.folders())
-        files = ", ".join(f"{name}[.gz]" for name in self._missing(train))
-        return DatasetNotFoundError(
-            f"{self.name}: dataset files not found: {files} (looked in {looked}; {reason}). "
-            f"Put the IDX files from {self.source_hint} in {self.hparams.root} and set data.root to that "
-            "folder, or set data.download=true on a machine with internet."
-        )
-
-    def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._missing(train):
-            raise self._not_found(train, "call prepare_data() to download them")
-        image_file, label_file = (find_idx_file(name, self.folders()) for name in self.split_files(train))
+    def read_split(self, files: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
+        image_file, label_file = files
         images = torch.from_numpy(read_idx(image_file))
         labels = torch.from_numpy(read_idx(label_file)).long()
         return self.orient(images).unsqueeze(1).contiguous(), self.map_labels(labels)
@@ -93,8 +60,29 @@ class FashionMNISTDataModule(IDXDataModule):
     source_hint = "https://github.com/zalandoresearch/fashion-mnist (Debian: apt-get install dataset-fashion-mnist)"
 
 
+class KMNISTDataModule(IDXDataModule):
+    """Kuzushiji-MNIST: 10 cursive hiragana, 28x28 grayscale."""
+
+    name = "kmnist"
+    torchvision_dataset = datasets.KMNIST
+    raw_folder = "KMNIST/raw"
+    source_hint = "http://codh.rois.ac.jp/kmnist/ (the four IDX .gz files)"
+
+
+# classes of each EMNIST split, in label order
+EMNIST_CLASSES = {
+    "letters": 26,
+    "balanced": 47,
+    "bymerge": 47,
+    "byclass": 62,
+    "digits": 10,
+    "mnist": 10,
+}
+
+
 class EMNISTDataModule(IDXDataModule):
-    """EMNIST handwritten characters; the files store images transposed, fixed here.
+    """EMNIST handwritten characters, one ``split`` of letters / balanced / bymerge / byclass /
+    digits / mnist; the files store images transposed, fixed here.
 
     The ``letters`` split labels its 26 classes 1..26 (0 is unused); they are mapped to 0..25 so
     that the last class, 'z', is kept.
@@ -108,6 +96,14 @@ class EMNISTDataModule(IDXDataModule):
 
     def __init__(self, root: str, *args, split: str = "letters", **kwargs) -> None:
         super().__init__(root, *args, **kwargs)
+        if split not in EMNIST_CLASSES:
+            raise ConfigError(f"unknown EMNIST split {split!r}; choose one of {', '.join(EMNIST_CLASSES)}")
+        if self.hparams.num_classes != EMNIST_CLASSES[split]:
+            config = "emnist" if split == "letters" else f"emnist_{split}"
+            raise ConfigError(
+                f"EMNIST split {split!r} has {EMNIST_CLASSES[split]} classes but data.num_classes="
+                f"{self.hparams.num_classes}; use data={config}, which sets both"
+            )
 
     def split_files(self, train: bool) -> tuple[str, str]:
         prefix = f"emnist-{self.hparams.split}-{'train' if train else 'test'}"

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from condgan.data.base import to_signed_unit
+from condgan.models.base import class_column
 from condgan.nets.classifier import DomainClassifierNet
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,6 @@ def classifier_for(datamodule, settings: Mapping, cache_dir: str | Path, device:
     datamodule.setup("test")
     train, test = datamodule.train_set, datamodule.test_set
     return load_or_train_classifier(
-        datamodule.name, (train.images, train.labels), (test.images, test.labels),
+        datamodule.name, (train.images, class_column(train.labels)), (test.images, class_column(test.labels)),
         datamodule.num_classes, settings, cache_dir, device,
     )

@@ -2,6 +2,7 @@
 classifier or by InceptionV3): FID and KID through torchmetrics, per-class FID, improved
 precision/recall, and conditional accuracy."""
 
+import math
 import warnings
 
 import torch
@@ -22,7 +23,10 @@ class PrecomputedFeatures(nn.Module):
 
 
 def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
-    """FID between two feature sets ``[N, D]`` (torchmetrics, float64 statistics)."""
+    """FID between two feature sets ``[N, D]`` (torchmetrics, float64 statistics); NaN when either
+    set has fewer than two rows (no covariance)."""
+    if len(real) < 2 or len(fake) < 2:
+        return float("nan")
     metric = FrechetInceptionDistance(feature=PrecomputedFeatures(real.shape[1]))
     metric.update(real, real=True)
     metric.update(fake, real=False)
@@ -54,7 +58,8 @@ def per_class_frechet_distance(
     scores: list[float | None] = []
     for c in range(num_classes):
         r, f = real[real_labels == c], fake[fake_labels == c]
-        scores.append(frechet_distance(r, f) if len(r) > 1 and len(f) > 1 else None)
+        score = frechet_distance(r, f)
+        scores.append(None if math.isnan(score) else score)
     return scores
 
 

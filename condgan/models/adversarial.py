@@ -56,8 +56,9 @@ class AdversarialModule(GenerativeModule):
         ema_decay: float | None = None,
         ema_start: int = 0,
         lr_schedule: Mapping | None = None,
+        attributes: Mapping[str, int] | None = None,
     ) -> None:
-        super().__init__(num_classes)
+        super().__init__(num_classes, attributes)
         if n_critic < 1:
             raise ConfigError(f"n_critic={n_critic}: the discriminator needs at least one step per generator step")
         if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
@@ -262,8 +263,8 @@ class TwoNetworkGAN(AdversarialModule):
     ) -> None:
         super().__init__(num_classes, noise_dim, **adversarial)
         self.save_hyperparameters()
-        g = self.generator_cls(num_classes, channels, image_size, noise_dim, **generator)
-        d = self.discriminator_cls(num_classes, channels, image_size, **discriminator)
+        g = self.generator_cls(self.label_sizes, channels, image_size, noise_dim, **generator)
+        d = self.discriminator_cls(self.label_sizes, channels, image_size, **discriminator)
         init_weights(g, init, init_std)
         init_weights(d, init, init_std)
         self.build(g, d)

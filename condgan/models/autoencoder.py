@@ -27,8 +27,8 @@ class AutoencoderModule(GenerativeModule):
     decoder: nn.Module
 
     def __init__(self, num_classes: int, latent_dim: int, optim: Mapping, variational: bool = True,
-                 kl_weight: float = 1.0, recon_loss: str = "bce") -> None:
-        super().__init__(num_classes)
+                 kl_weight: float = 1.0, recon_loss: str = "bce", attributes: Mapping[str, int] | None = None) -> None:
+        super().__init__(num_classes, attributes)
         if recon_loss not in RECON_LOSSES:
             raise ConfigError(f"unknown recon_loss {recon_loss!r}; choose one of {', '.join(RECON_LOSSES)}")
         self.latent_dim = latent_dim

@@ -1,13 +1,14 @@
 """The interface every model family offers to callbacks, metrics and evaluate.py."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 import lightning as L
 import torch
 
 from condgan.errors import LabelRangeError
+from condgan.nets.labels import label_weights
 
 CHECKPOINT_KEY = "condgan"
 
@@ -21,9 +22,11 @@ class GenerativeModule(L.LightningModule, ABC):
     rebuild any family from the file alone.
     """
 
-    def __init__(self, num_classes: int) -> None:
+    def __init__(self, num_classes: int, attributes: Mapping[str, int] | None = None) -> None:
         super().__init__()
         self.num_classes = num_classes
+        self.attributes = dict(attributes or {})
+        self.label_sizes = [num_classes, *self.attributes.values()]
 
     @abstractmethod
     def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -33,7 +36,8 @@ class GenerativeModule(L.LightningModule, ABC):
     def decode(self, latent: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Images ``[N, C, H, W]`` in [-1, 1] for latent codes and labels (already on the device).
 
-        ``labels`` is int64 ``[N]``, or float ``[N, num_classes]`` weights that blend the classes'
+        ``labels`` is int64 ``[N]`` (or ``[N, 1 + attributes]`` for a model with attributes), or
+        float ``[N, sum(label_sizes)]`` weights (see :meth:`label_weights`) that blend label
         embeddings (label interpolation). Called in eval mode without gradients.
         """
 
@@ -41,16 +45,40 @@ class GenerativeModule(L.LightningModule, ABC):
         """One image per label of the int64 tensor ``labels``, from fresh latent draws."""
         return self.decode(self.latent(len(labels), generator), labels)
 
-    def check_labels(self, labels: torch.Tensor | Iterable[int] | int) -> torch.Tensor:
-        """``labels`` as a 1-D int64 tensor on the model's device; out-of-range values are an error."""
-        labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
-        if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
-            bad = labels[(labels < 0) | (labels >= self.num_classes)][0].item()
+    def check_labels(self, labels: torch.Tensor | Iterable | int) -> torch.Tensor:
+        """``labels`` as int64 on the model's device: ``[N]`` classes, or ``[N, 1 + attributes]`` rows
+        (class, then each attribute) for a model with attributes. Out-of-range values are an error."""
+        labels = torch.as_tensor(labels, dtype=torch.long)
+        names = ["class", *self.attributes]
+        if not self.attributes:
+            labels = labels.reshape(-1)
+        elif labels.dim() != 2 or labels.shape[1] != len(names):
+            example = ", ".join(f"<{name}>" for name in names)
             raise LabelRangeError(
-                f"label {bad} is outside 0..{self.num_classes - 1}: this model was trained on "
-                f"{self.num_classes} classes"
+                f"this model is conditioned on {' and '.join(names)}: pass one row per image, "
+                f"labels=[[{example}], ...] (got shape {tuple(labels.shape)})"
             )
+        columns = labels[:, None] if labels.dim() == 1 else labels
+        for a, (name, size) in enumerate(zip(names, self.label_sizes)):
+            outside = (columns[:, a] < 0) | (columns[:, a] >= size)
+            if bool(outside.any()):
+                bad = int(columns[:, a][outside][0])
+                what = "label" if name == "class" else f"{name} label"
+                values = "classes" if name == "class" else f"{name} values"
+                raise LabelRangeError(f"{what} {bad} is outside 0..{size - 1}: this model was trained on {size} {values}")
         return labels.to(self.device)
+
+    def with_attributes(self, classes: torch.Tensor) -> torch.Tensor:
+        """Label rows for int64 ``classes``: unchanged without attributes; otherwise each attribute
+        column cycles through its values (0, 1, 0, 1, ... for a thick/thin style)."""
+        if not self.attributes:
+            return classes
+        index = torch.arange(len(classes), device=classes.device)
+        return torch.stack([classes, *(index % size for size in self.label_sizes[1:])], dim=1)
+
+    def label_weights(self, labels: torch.Tensor) -> torch.Tensor:
+        """Float ``[N, sum(label_sizes)]`` one-hot blocks of label rows, for blending in :meth:`decode`."""
+        return label_weights(labels, self.label_sizes)
 
     def standard_normal(self, n: int, dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``[n, dim]`` draws from N(0, I) on the model's device (from ``generator`` when given)."""
@@ -77,9 +105,10 @@ class GenerativeModule(L.LightningModule, ABC):
     ) -> torch.Tensor:
         """``n`` images for each of ``labels``, grouped by label: shape ``[len(labels) * n, C, H, W]``.
 
-        Pass a seeded CPU ``generator`` for reproducible samples.
+        ``labels``: classes, or ``[[class, style], ...]`` rows for a model with attributes. Pass a
+        seeded CPU ``generator`` for reproducible samples.
         """
-        labels = self.check_labels(labels).repeat_interleave(n)
+        labels = self.check_labels(labels).repeat_interleave(n, dim=0)
         with self.evaluating():
             return self.sample(labels, generator)
 
@@ -90,6 +119,11 @@ class GenerativeModule(L.LightningModule, ABC):
         if datamodule is not None:
             info["datamodule_class"] = _qualified_name(type(datamodule))
         checkpoint[CHECKPOINT_KEY] = info
+
+
+def class_column(labels: torch.Tensor) -> torch.Tensor:
+    """The class of each label row (``labels`` itself when it holds classes only)."""
+    return labels[:, 0] if labels.dim() == 2 else labels
 
 
 def _qualified_name(cls: type) -> str:

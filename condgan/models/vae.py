@@ -30,5 +30,5 @@ class VAE(AutoencoderModule):
         if arch not in ARCHITECTURES:
             raise ConfigError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
         encoder_cls, decoder_cls = ARCHITECTURES[arch]
-        shape = (num_classes, channels, image_size, latent_dim)
+        shape = (self.label_sizes, channels, image_size, latent_dim)
         self.build(encoder_cls(*shape, conditional=conditional, **nets), decoder_cls(*shape, conditional=conditional, **nets))

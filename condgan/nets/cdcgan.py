@@ -7,11 +7,13 @@ strided convolutions (batch norm + LeakyReLU) down to one logit. The starting si
 and 64x64 images and 7 for 28x28 ones.
 """
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
 from condgan.errors import ConfigError
-from condgan.nets.labels import embed_labels
+from condgan.nets.labels import LabelEmbedding
 
 
 def dcgan_stages(image_size: int) -> tuple[int, int]:
@@ -27,11 +29,11 @@ def dcgan_stages(image_size: int) -> tuple[int, int]:
 class CDCGANGenerator(nn.Module):
     """``[noise, embedding]`` as a 1x1 map -> ConvT to the start size -> ConvT x2 stages -> tanh."""
 
-    def __init__(self, num_classes: int, channels: int, image_size: int, noise_dim: int,
+    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, noise_dim: int,
                  embed_dim: int = 5, width: int = 64) -> None:
         super().__init__()
         stages, start = dcgan_stages(image_size)
-        self.embedding = nn.Embedding(num_classes, embed_dim)
+        self.embedding = LabelEmbedding(label_sizes, embed_dim)
         widths = [width * 2 ** i for i in reversed(range(stages))]
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(noise_dim + embed_dim, widths[0], start, bias=False),
@@ -44,16 +46,16 @@ class CDCGANGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([noise, embed_labels(self.embedding, labels)], dim=1)[:, :, None, None])
+        return self.net(torch.cat([noise, self.embedding(labels)], dim=1)[:, :, None, None])
 
 
 class CDCGANDiscriminator(nn.Module):
     """Image + broadcast label embedding channels -> strided convs -> one logit."""
 
-    def __init__(self, num_classes: int, channels: int, image_size: int, embed_dim: int = 5, width: int = 64) -> None:
+    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, embed_dim: int = 5, width: int = 64) -> None:
         super().__init__()
         stages, start = dcgan_stages(image_size)
-        self.embedding = nn.Embedding(num_classes, embed_dim)
+        self.embedding = LabelEmbedding(label_sizes, embed_dim)
         layers: list[nn.Module] = []
         w_in = channels + embed_dim
         for i in range(stages):

@@ -29,7 +29,7 @@ class CGANGenerator(nn.Module):
 
     def __init__(
         self,
-        num_classes: int,
+        label_sizes: int | Sequence[int],
         channels: int,
         image_size: int,
         noise_dim: int,
@@ -51,7 +51,7 @@ class CGANGenerator(nn.Module):
             )
         self.start_size = image_size // 2**upsamples
         self.start_width = widths[0]
-        self.condition = VectorConditioning(num_classes, noise_dim, label_mode, embed_dim)
+        self.condition = VectorConditioning(label_sizes, noise_dim, label_mode, embed_dim)
         self.project = nn.Sequential(
             nn.Linear(self.condition.out_features, widths[0] * self.start_size**2), nn.ReLU(inplace=True)
         )
@@ -80,7 +80,7 @@ class CGANDiscriminator(nn.Module):
 
     def __init__(
         self,
-        num_classes: int,
+        label_sizes: int | Sequence[int],
         channels: int,
         image_size: int,
         widths: Sequence[int] = (16, 32, 64),
@@ -94,7 +94,7 @@ class CGANDiscriminator(nn.Module):
         pixels = image_size * image_size
         # on the flattened image, an appended pixel map is exactly one extra image channel
         self.condition = VectorConditioning(
-            num_classes, channels * pixels, label_mode, pixels if label_mode == "concat" else None, identity_start=True
+            label_sizes, channels * pixels, label_mode, pixels if label_mode == "concat" else None, identity_start=True
         )
         self.image_size = image_size
         layers: list[nn.Module] = []

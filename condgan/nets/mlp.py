@@ -18,7 +18,7 @@ class MLPGenerator(nn.Module):
 
     def __init__(
         self,
-        num_classes: int,
+        label_sizes: int | Sequence[int],
         channels: int,
         image_size: int,
         noise_dim: int,
@@ -31,7 +31,7 @@ class MLPGenerator(nn.Module):
     ) -> None:
         super().__init__()
         self.image_shape = (channels, image_size, image_size)
-        self.condition = VectorConditioning(num_classes, noise_dim, label_mode, embed_dim)
+        self.condition = VectorConditioning(label_sizes, noise_dim, label_mode, embed_dim)
         layers: list[nn.Module] = []
         features = self.condition.out_features
         for width in widths:
@@ -51,7 +51,7 @@ class MLPDiscriminator(nn.Module):
 
     def __init__(
         self,
-        num_classes: int,
+        label_sizes: int | Sequence[int],
         channels: int,
         image_size: int,
         widths: Sequence[int] = (512, 512),
@@ -62,7 +62,7 @@ class MLPDiscriminator(nn.Module):
     ) -> None:
         super().__init__()
         self.condition = VectorConditioning(
-            num_classes, channels * image_size * image_size, label_mode, embed_dim, identity_start=True
+            label_sizes, channels * image_size * image_size, label_mode, embed_dim, identity_start=True
         )
         layers: list[nn.Module] = []
         features = self.condition.out_features

@@ -5,39 +5,41 @@ discriminator is spectrally normalised and adds the inner product of a label emb
 pooled features (the projection) to an unconditional logit.
 """
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from condgan.nets.cdcgan import dcgan_stages
-from condgan.nets.labels import embed_labels
+from condgan.nets.labels import LabelEmbedding
 
 
 class ConditionalBatchNorm2d(nn.Module):
-    """Batch norm without its own affine part, followed by a per-class scale (from 1) and shift (from 0)."""
+    """Batch norm without its own affine part, followed by a per-label scale (from 1) and shift (from 0)."""
 
-    def __init__(self, num_features: int, num_classes: int) -> None:
+    def __init__(self, num_features: int, label_sizes: int | Sequence[int]) -> None:
         super().__init__()
         self.norm = nn.BatchNorm2d(num_features, affine=False)
-        self.scale = nn.Embedding(num_classes, num_features)
-        self.shift = nn.Embedding(num_classes, num_features)
-        nn.init.ones_(self.scale.weight)
+        self.scale = LabelEmbedding(label_sizes, num_features)
+        self.shift = LabelEmbedding(label_sizes, num_features)
+        self.scale.fill_identity()
         nn.init.zeros_(self.shift.weight)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        scale, shift = embed_labels(self.scale, labels), embed_labels(self.shift, labels)
+        scale, shift = self.scale(labels), self.shift(labels)
         return self.norm(x) * scale[:, :, None, None] + shift[:, :, None, None]
 
 
 class ProjGenerator(nn.Module):
     """Dense projection of the noise to the start size, then ConvT stages with conditional batch norm."""
 
-    def __init__(self, num_classes: int, channels: int, image_size: int, noise_dim: int, width: int = 64) -> None:
+    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, noise_dim: int, width: int = 64) -> None:
         super().__init__()
         stages, self.start = dcgan_stages(image_size)
         widths = [width * 2**i for i in reversed(range(stages + 1))]
         self.project = nn.Linear(noise_dim, widths[0] * self.start**2)
-        self.norms = nn.ModuleList([ConditionalBatchNorm2d(w, num_classes) for w in widths])
+        self.norms = nn.ModuleList([ConditionalBatchNorm2d(w, label_sizes) for w in widths])
         self.ups = nn.ModuleList([nn.ConvTranspose2d(a, b, 4, 2, 1) for a, b in zip(widths[:-1], widths[1:])])
         self.out = nn.Sequential(nn.Conv2d(widths[-1], channels, 3, padding=1), nn.Tanh())
         self.act = nn.ReLU(inplace=True)
@@ -53,7 +55,7 @@ class ProjGenerator(nn.Module):
 class ProjDiscriminator(nn.Module):
     """Spectrally normalised strided convs, sum pooling, logit = linear(phi) + <embed(y), phi>."""
 
-    def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 64) -> None:
+    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, width: int = 64) -> None:
         super().__init__()
         stages, _ = dcgan_stages(image_size)
         layers: list[nn.Module] = []
@@ -65,7 +67,7 @@ class ProjDiscriminator(nn.Module):
         layers += [spectral_norm(nn.Conv2d(w_in, w_in * 2, 3, 1, 1)), nn.LeakyReLU(0.1, inplace=True)]
         self.features = nn.Sequential(*layers)
         self.linear = spectral_norm(nn.Linear(w_in * 2, 1))
-        self.projection = spectral_norm(nn.Embedding(num_classes, w_in * 2))
+        self.projection = spectral_norm(LabelEmbedding(label_sizes, w_in * 2))
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         phi = self.features(images).sum(dim=(2, 3))

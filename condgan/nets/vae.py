@@ -5,34 +5,37 @@ Labels enter as one-hot vectors appended to the input (MLP) or as one-hot channe
 the latent code (conv) when ``conditional``; encoders return ``(mu, logvar)``, decoders logits.
 """
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from condgan.nets.cdcgan import dcgan_stages
+from condgan.nets.labels import label_sizes_of, label_weights
 
 
 class _LabelOneHot(nn.Module):
-    def __init__(self, num_classes: int, conditional: bool) -> None:
+    """Labels as one-hot blocks (one per attribute), or nothing when not ``conditional``."""
+
+    def __init__(self, label_sizes: int | Sequence[int], conditional: bool) -> None:
         super().__init__()
-        self.num_classes = num_classes
-        self.width = num_classes if conditional else 0
+        self.sizes = label_sizes_of(label_sizes)
+        self.width = sum(self.sizes) if conditional else 0
 
     def forward(self, labels: torch.Tensor) -> torch.Tensor:
         if not self.width:
-            return labels.new_zeros(len(labels), 0, dtype=torch.float32)
-        if labels.is_floating_point():
-            return labels.float()
-        return F.one_hot(labels, self.num_classes).float()
+            return torch.zeros(len(labels), 0, device=labels.device)
+        return label_weights(labels, self.sizes)
 
 
 class MLPEncoder(nn.Module):
     """fc1 over ``[flattened image, one-hot label]`` with ReLU, then fc2_mu and fc2_logvar."""
 
-    def __init__(self, num_classes: int, channels: int, image_size: int, latent_dim: int,
+    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, latent_dim: int,
                  hidden: int = 400, conditional: bool = True) -> None:
         super().__init__()
-        self.onehot = _LabelOneHot(num_classes, conditional)
+        self.onehot = _LabelOneHot(label_sizes, conditional)
         self.fc1 = nn.Linear(channels * image_size**2 + self.onehot.width, hidden)
         self.fc2_mu = nn.Linear(hidden, latent_dim)
         self.fc2_logvar = nn.Linear(hidden, latent_dim)
@@ -45,11 +48,11 @@ class MLPEncoder(nn.Module):
 class MLPDecoder(nn.Module):
     """fc3 over ``[z, one-hot label]`` with ReLU, then fc4 to the image's logits."""
 
-    def __init__(self, num_classes: int, channels: int, image_size: int, latent_dim: int,
+    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, latent_dim: int,
                  hidden: int = 400, conditional: bool = True) -> None:
         super().__init__()
         self.image_shape = (channels, image_size, image_size)
-        self.onehot = _LabelOneHot(num_classes, conditional)
+        self.onehot = _LabelOneHot(label_sizes, conditional)
         self.fc3 = nn.Linear(latent_dim + self.onehot.width, hidden)
         self.fc4 = nn.Linear(hidden, channels * image_size**2)
 
@@ -61,11 +64,11 @@ class MLPDecoder(nn.Module):
 class ConvEncoder(nn.Module):
     """Strided convs (batch norm, LeakyReLU) over the image and one-hot label channels, then mu/logvar."""
 
-    def __init__(self, num_classes: int, channels: int, image_size: int, latent_dim: int,
+    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, latent_dim: int,
                  width: int = 32, conditional: bool = True) -> None:
         super().__init__()
         stages, start = dcgan_stages(image_size)
-        self.onehot = _LabelOneHot(num_classes, conditional)
+        self.onehot = _LabelOneHot(label_sizes, conditional)
         layers: list[nn.Module] = []
         w_in = channels + self.onehot.width
         for i in range(stages):
@@ -86,11 +89,11 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """Dense projection of ``[z, one-hot label]``, then transposed convs up to the image's logits."""
 
-    def __init__(self, num_classes: int, channels: int, image_size: int, latent_dim: int,
+    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, latent_dim: int,
                  width: int = 32, conditional: bool = True) -> None:
         super().__init__()
         stages, self.start = dcgan_stages(image_size)
-        self.onehot = _LabelOneHot(num_classes, conditional)
+        self.onehot = _LabelOneHot(label_sizes, conditional)
         widths = [width * 2**i for i in reversed(range(stages))]
         self.project = nn.Linear(latent_dim + self.onehot.width, widths[0] * self.start**2)
         layers: list[nn.Module] = [nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]

@@ -2,7 +2,8 @@
 of every run under a (multi)run folder with a comparison table.
 
 Per run: ``report.md``, ``report.json``, ``class_grid.png``, ``samples.npz`` (uint8 NHWC images,
-int64 labels, class names), ``latent_interpolation.png``, ``label_interpolation.png``,
+int64 labels (``[N]``, or ``[N, 1 + attributes]`` rows named by ``label_columns``), class names),
+``latent_interpolation.png``, ``label_interpolation.png``,
 ``per_class_fid.png``, ``loss_curves.png`` (from the run's TensorBoard logs),
 ``reconstructions.png`` (autoencoders), and the same pictures and numbers in ``tensorboard/``.
 """
@@ -27,13 +28,13 @@ from condgan.metrics.classifier import classifier_for
 from condgan.metrics.inception import InceptionFeatures, inception_enabled
 from condgan.metrics.suites import domain_metrics, inception_metrics, matched_subset
 from condgan.models import load_generative_model
-from condgan.models.base import CHECKPOINT_KEY, GenerativeModule
+from condgan.models.base import CHECKPOINT_KEY, GenerativeModule, class_column
 from condgan.models.checkpoint import import_class, read_checkpoint
 from condgan.utils.images import class_grid, save_png, to_uint8
 from condgan.utils.interpolation import label_interpolation, latent_interpolation
 from condgan.utils.plots import bar_chart, loss_curves
 from condgan.utils.run_logs import read_scalars
-from condgan.utils.sampling import generate_per_class
+from condgan.utils.sampling import generate_per_class, grid_samples
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +94,14 @@ def rebuild_datamodule(checkpoint: dict, root: str | None = None) -> L.Lightning
     return datamodule
 
 
-def export_samples(images: torch.Tensor, labels: torch.Tensor, path: Path, class_names: list[str]) -> Path:
+def export_samples(images: torch.Tensor, labels: torch.Tensor, path: Path, class_names: list[str],
+                   label_columns: list[str]) -> Path:
     np.savez_compressed(
         path,
         images=to_uint8(images).permute(0, 2, 3, 1).numpy(),
         labels=labels.numpy(),
         class_names=np.array(class_names),
+        label_columns=np.array(label_columns),
     )
     return path
 
@@ -118,7 +121,8 @@ def metrics_of(
 ) -> dict:
     """Every metric of the samples against the real test split, each with its protocol; what cannot
     be computed here (Inception weights missing offline) is ``{"skipped": reason}``."""
-    real_images, real_labels = datamodule.test_set.images, datamodule.test_set.labels
+    real_images, real_labels = datamodule.test_set.images, class_column(datamodule.test_set.labels)
+    labels = class_column(labels)
     reference = f"{datamodule.name} test split"
     settings = OmegaConf.to_container(cfg.metrics, resolve=True)
     results = {
@@ -162,14 +166,14 @@ def pictures(model: GenerativeModule, datamodule, cfg: DictConfig) -> dict[str, 
     def seeded() -> torch.Generator:
         return torch.Generator().manual_seed(cfg.seed)
 
-    rows = torch.linspace(0, k - 1, min(k, cfg.interpolation.rows)).round().long().unique()
+    classes = torch.linspace(0, k - 1, min(k, cfg.interpolation.rows)).round().long().unique()
+    rows = model.with_attributes(classes)
     images = {
-        "class_grid": class_grid(model.generate(range(k), cfg.grid_samples_per_class, generator=seeded()),
-                                 cfg.grid_samples_per_class),
+        "class_grid": class_grid(*grid_samples(model, cfg.grid_samples_per_class, seeded())),
         "latent_interpolation": strip(latent_interpolation(model, rows, steps, seeded()), steps),
     }
     if k > 1:
-        pairs = [(int(c), (int(c) + 1) % k) for c in rows]
+        pairs = zip(rows.tolist(), model.with_attributes((classes + 1) % k).tolist())
         images["label_interpolation"] = strip(label_interpolation(model, pairs, steps, seeded()), steps)
     if hasattr(model, "reconstruct") and datamodule is not None:
         n = cfg.grid_samples_per_class
@@ -229,7 +233,8 @@ def evaluate_checkpoint(ckpt: Path, cfg: DictConfig, out: Path) -> dict:
         "epochs_trained": checkpoint.get("epoch"),
         "global_step": checkpoint.get("global_step"),
         "class_names": names,
-        "samples": str(export_samples(images, labels, out / "samples.npz", names)),
+        "attributes": model.attributes,
+        "samples": str(export_samples(images, labels, out / "samples.npz", names, ["class", *model.attributes])),
         "samples_per_class": cfg.samples_per_class,
         "metrics": metrics,
         "training": training_summary(ckpt.parent.parent, out),

@@ -15,7 +15,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 def latent_interpolation(model, labels, steps: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One row per label: the label stays fixed while the latent code moves between two draws.
+    """One row per label (row): the label stays fixed while the latent code moves between two draws.
 
     Returns ``[len(labels) * steps, C, H, W]`` in [-1, 1], row by row.
     """
@@ -23,19 +23,20 @@ def latent_interpolation(model, labels, steps: int, generator: torch.Generator |
     with model.evaluating():
         start, end = model.latent(len(labels), generator), model.latent(len(labels), generator)
         path = slerp(start, end, torch.linspace(0, 1, steps, device=start.device))
-        return model.decode(path.flatten(0, 1), labels.repeat_interleave(steps))
+        return model.decode(path.flatten(0, 1), labels.repeat_interleave(steps, dim=0))
 
 
 def label_interpolation(
     model, pairs, steps: int, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """One row per ``(from_label, to_label)`` pair: the latent code stays fixed while the label
-    weights blend linearly from one class's embedding to the other's."""
-    pairs = torch.as_tensor(list(pairs), dtype=torch.long).reshape(-1, 2)
-    sources, targets = model.check_labels(pairs[:, 0]), model.check_labels(pairs[:, 1])
+    """One row per ``(from_label, to_label)`` pair of label rows (or classes): the latent code stays
+    fixed while the label weights blend linearly from one label's embedding to the other's."""
+    pairs = list(pairs)
+    sources = model.check_labels([source for source, _ in pairs])
+    targets = model.check_labels([target for _, target in pairs])
     with model.evaluating():
         latent = model.latent(len(pairs), generator).repeat_interleave(steps, dim=0)
         t = torch.linspace(0, 1, steps, device=latent.device).repeat(len(pairs))[:, None]
-        eye = torch.eye(model.num_classes, device=latent.device)
-        weights = (1 - t) * eye[sources.repeat_interleave(steps)] + t * eye[targets.repeat_interleave(steps)]
-        return model.decode(latent, weights)
+        start = model.label_weights(sources).repeat_interleave(steps, dim=0)
+        end = model.label_weights(targets).repeat_interleave(steps, dim=0)
+        return model.decode(latent, (1 - t) * start + t * end)

@@ -1,4 +1,6 @@
-"""Drawing fixed numbers of samples per class from any model with ``generate(labels, n)``."""
+"""Drawing fixed sets of samples from any model with ``generate``, ``latent`` and ``decode``."""
+
+from itertools import product
 
 import torch
 
@@ -6,7 +8,26 @@ import torch
 def generate_per_class(
     model, per_class: int, generator: torch.Generator | None = None, batch_size: int = 500
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``per_class`` images of every class of ``model`` on the CPU, with their int64 labels."""
-    labels = torch.arange(model.num_classes).repeat_interleave(per_class)
+    """``per_class`` images of every class of ``model`` on the CPU, with their int64 label rows
+    (classes ``[N]``; ``[N, 1 + attributes]`` when the model has attributes, which then cycle
+    through their values within each class)."""
+    classes = torch.arange(model.num_classes).repeat_interleave(per_class)
+    labels = model.with_attributes(classes)
     chunks = [model.generate(part, 1, generator=generator).cpu() for part in labels.split(batch_size)]
     return torch.cat(chunks), labels
+
+
+def grid_samples(model, per_cell: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
+    """Images for a grid with one row per class: ``per_cell`` samples for each combination of the
+    model's attribute values side by side (the same noise in every combination, so a row shows e.g.
+    thin and thick versions of the same samples). Returns the images row by row and the row length."""
+    combinations = list(product(*(range(size) for size in model.label_sizes[1:])))
+    with model.evaluating():
+        latent = model.latent(model.num_classes * per_cell, generator)
+        rows = []
+        for c in range(model.num_classes):
+            codes = latent[c * per_cell : (c + 1) * per_cell]
+            for combination in combinations:
+                labels = model.check_labels([[c, *combination]] * per_cell if combination else [c] * per_cell)
+                rows.append(model.decode(codes, labels))
+    return torch.cat(rows), per_cell * len(combinations)
