@@ -38,7 +38,7 @@ def test_style_changes_the_image_and_grids_show_each_style_with_the_same_noise(t
     torch.testing.assert_close(images[:3], thin)
     torch.testing.assert_close(images[3:6], thick)
     assert (thin - thick).abs().max() > 1e-4
-    samples, labels = generate_per_class(model, 4)
+    _, labels = generate_per_class(model, 4)
     assert labels.shape == (26 * 4, 2) and labels[:4].tolist() == [[0, 0], [0, 1], [0, 0], [0, 1]]
 
 
@@ -55,3 +55,20 @@ def test_a_style_conditioned_gan_draws_thicker_strokes_for_the_thick_style(train
             for style in (0, 1)
         ]
     assert ink[1] > ink[0] * 1.1, f"thick ink {ink[1]:.3f} vs thin {ink[0]:.3f}"
+
+
+def test_a_style_conditioned_checkpoint_gets_a_full_report(train_config, tmp_path, data_dir):
+    import numpy as np
+
+    from condgan.pipelines.evaluate import evaluate
+    from tests.conftest import compose_config
+
+    train(train_config("model=cvae", STYLE, "debug=limit", "trainer.max_epochs=1"))
+    cfg = compose_config("eval", [f"ckpt_path={tmp_path}", "samples_per_class=4", "device=cpu",
+                                  "metrics.kid_subset_size=20", "metrics.kid_subsets=2"], tmp_path / "eval", data_dir)
+    report = evaluate(cfg)
+    assert report["attributes"] == {"style": 2} and len(report["metrics"]["domain"]["per_class_fid"]) == 26
+    samples = np.load(tmp_path / "eval" / "samples.npz")
+    assert samples["labels"].shape == (104, 2) and list(samples["label_columns"]) == ["class", "style"]
+    for name in ("class_grid", "latent_interpolation", "label_interpolation", "reconstructions"):
+        assert (tmp_path / "eval" / f"{name}.png").is_file(), name

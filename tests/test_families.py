@@ -136,8 +136,10 @@ def idx_roots(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "family,data",
-    [(family, data) for data in ("mnist", "fashion_mnist", "emnist") for family in FAMILIES]
-    + [(family, data) for data in ("kuzushiji49", "kmnist") for family in ("cgan", "cvae")],
+    # every family on one file-based dataset; each other dataset with a GAN and an autoencoder
+    # (every model x data pair is also composed and instantiated in test_configs)
+    [(family, "mnist") for family in FAMILIES]
+    + [(family, data) for data in ("fashion_mnist", "emnist", "kuzushiji49", "kmnist") for family in ("cgan", "cvae")],
 )
 def test_fast_dev_run_on_every_dataset(tmp_path, data_dir, idx_roots, family, data):
     from tests.conftest import compose_config

@@ -48,7 +48,7 @@ def test_train_and_val_folders_are_the_splits(tmp_path):
 def test_unlabelled_folders_and_the_errors_a_user_can_meet(tmp_path):
     write_image_folder(tmp_path / "punks", {"": 6, "nested": 2})
     dm = folder_module(tmp_path / "punks", tmp_path / "cache", labels="none", num_classes=1, resample="nearest")
-    images, labels = dm.load_split(train=True)
+    _, labels = dm.load_split(train=True)
     assert len(labels) == 6 and labels.max() == 0
     with pytest.raises(ConfigError, match="set data.num_classes=1"):
         folder_module(tmp_path / "punks", tmp_path / "cache", labels="none")

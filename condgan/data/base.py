@@ -104,18 +104,22 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
 
     def labelled(self, images: torch.Tensor, labels: torch.Tensor, train: bool) -> torch.Tensor:
         """Class labels ``[N]``, or ``[N, 1 + attributes]`` rows (class, then each configured attribute)."""
-        attributes = dict(self.hparams.attributes or {})
-        if not attributes:
+        if not self.attributes:
             return labels
         columns = [labels]
-        for name, size in attributes.items():
+        for name, size in self.attributes.items():
             if name not in self.attribute_names():
                 raise ConfigError(
                     f"{self.name} has no attribute {name!r} to condition on; data.attributes may name "
                     f"{', '.join(self.attribute_names())}"
                 )
             values = self.load_attribute(name, images, labels, train).long()
-            if len(values) != len(labels) or int(values.min()) < 0 or int(values.max()) >= size:
+            if len(values) != len(labels):
+                raise ConfigError(
+                    f"{self.name}: attribute {name!r} has {len(values)} values for {len(labels)} images; "
+                    "stored attributes cannot be combined with data.preprocess.remove_outliers"
+                )
+            if int(values.min()) < 0 or int(values.max()) >= size:
                 raise LabelRangeError(f"{self.name}: attribute {name!r} values must lie in 0..{size - 1}")
             columns.append(values)
         return torch.stack(columns, dim=1)
