@@ -4,7 +4,7 @@ PYTHON := $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,python3)
 CKPT ?=
 ARGS ?=
 
-.PHONY: help install train test eval tensorboard clean
+.PHONY: help install train test eval bench tensorboard clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ test:  ## run the test suite (CPU, offline)
 eval:  ## report on a checkpoint, a run or a multirun folder: make eval CKPT=logs/train/runs/<run>
 	@test -n "$(CKPT)" || { echo "make eval: set CKPT=<a .ckpt file, a run folder or a multirun folder>"; exit 2; }
 	$(PYTHON) evaluate.py ckpt_path=$(CKPT) $(ARGS)
+
+bench:  ## condgan vs a plain PyTorch loop: images/s, s/epoch, memory, domain FID time (ARGS="device=cpu steps=20")
+	$(PYTHON) -m condgan.pipelines.bench $(ARGS)
 
 tensorboard:  ## serve the TensorBoard dashboards of every run under logs/
 	$(PYTHON) -m tensorboard.main --logdir logs

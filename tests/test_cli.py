@@ -72,10 +72,12 @@ def test_train_cli_writes_a_run_folder(tmp_path, data_dir):
     assert (run_dir / ".hydra" / "config.yaml").is_file() and (run_dir / "debug.log").is_file()
 
 
-def test_ddp_on_two_cpu_processes_yields_one_checkpoint(tmp_path, data_dir):
+@pytest.mark.parametrize("model,on_device", [("cgan", "false"), ("cvae", "true")])
+def test_ddp_on_two_cpu_processes_yields_one_checkpoint(tmp_path, data_dir, model, on_device):
     result = run(
         "train.py", "trainer=ddp", "debug=limit", "trainer.max_epochs=1", "data.samples_per_class=24",
-        "data.test_samples_per_class=4", f"paths.data_dir={data_dir}", *QUIET, cwd=tmp_path,
+        "data.test_samples_per_class=4", f"model={model}", f"data.on_device={on_device}",
+        f"paths.data_dir={data_dir}", *QUIET, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     [run_dir] = (tmp_path / "logs" / "debug" / "runs").iterdir()
@@ -107,3 +109,10 @@ def test_user_errors_become_one_line_and_bugs_keep_their_traceback(capsys):
 
     with pytest.raises(KeyError):
         bug()
+
+
+def test_slurm_launcher_config_sends_ddp_sweeps_to_a_cluster(tmp_path):
+    result = run("train.py", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "--cfg", "hydra", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "_target_: hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in result.stdout
+    assert "gpus_per_node: ${trainer.devices}" in result.stdout and "tasks_per_node: ${trainer.devices}" in result.stdout

@@ -147,3 +147,22 @@ def test_fast_dev_run_on_every_dataset(tmp_path, data_dir, idx_roots, family, da
     overrides = [f"model={family}", f"data={data}", f"data.root={idx_roots[data]}", "data.download=false",
                  "data.batch_size=16", "debug=fdr", "callbacks.rich_progress_bar=null", "callbacks.model_summary=null"]
     assert train(compose_config("train", overrides, tmp_path, data_dir)).state.finished
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_bf16_mixed_precision_fast_dev_run(train_config, family):
+    """Every family under bf16 autocast (on a CPU, Lightning also turns 16-mixed into bf16)."""
+    trainer = train(train_config(f"model={family}", "debug=fdr", "trainer.precision=bf16-mixed"))
+    assert trainer.state.finished and trainer.precision == "bf16-mixed"
+    assert all(torch.isfinite(p).all() for p in trainer.lightning_module.parameters())
+
+
+@pytest.mark.parametrize("family", ["cgan", "cvae_conv"])
+def test_compile_and_channels_last_switches(train_config, family):
+    trainer = train(train_config(f"model={family}", "debug=fdr", "model.channels_last=true",
+                                 "model.compile={backend: eager}"))
+    module = trainer.lightning_module
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    assert all(child._compiled_call_impl is not None for child in module.children())
+    assert not any("_orig_mod" in key for key in module.state_dict()), "checkpoints keep their names"

@@ -10,9 +10,10 @@ from collections.abc import Mapping, Sequence
 
 import lightning as L
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset
 
 from condgan.data.attributes import thickness_style
+from condgan.data.batching import DeviceBatches, EpochBatchSampler
 from condgan.data.transforms import PREPROCESS_KEYS, BatchAugment, check_settings, preprocess
 from condgan.errors import ConfigError, LabelRangeError
 
@@ -48,7 +49,9 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
     ``seed``; the official test split is served by :meth:`test_dataloader`. ``attributes`` names
     conditioning attributes besides the class (``{style: 2}``: thick/thin from the foreground
     pixel count, pixels above ``style_threshold``, against the class median); labels are then rows
-    ``[class, style, ...]``.
+    ``[class, style, ...]``. Batches follow an order drawn from ``seed`` and the epoch; with
+    ``on_device`` (``auto``: on a GPU) the splits stay on the accelerator and batches are indexed
+    there instead of going through a DataLoader.
     """
 
     name = "dataset"
@@ -70,6 +73,7 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
         style_threshold: int = 127,
         preprocess: Mapping | None = None,
         augment: Mapping | None = None,
+        on_device: bool | str = "auto",
     ) -> None:
         super().__init__()
         if class_names is not None and len(class_names) != num_classes:
@@ -176,11 +180,25 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
             )
         return images, self.labelled(images, labels, train)
 
-    def _loader(self, dataset: TensorBatchDataset | None, shuffle: bool) -> DataLoader:
+    def keeps_data_on_device(self) -> bool:
+        """``data.on_device``: true, false, or auto (on when training on a GPU)."""
+        setting = self.hparams.on_device
+        if setting not in (True, False, "auto"):
+            raise ConfigError(f"data.on_device={setting!r}: use true, false or auto")
+        if self.trainer is None:
+            return False
+        return setting is True or (setting == "auto" and self.trainer.strategy.root_device.type == "cuda")
+
+    def _loader(self, dataset: TensorBatchDataset | None, shuffle: bool) -> DataLoader | DeviceBatches:
         if dataset is None:
             raise RuntimeError(f"{self.name}: call setup() before asking for a dataloader")
-        sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        batches = BatchSampler(sampler, self.hparams.batch_size, drop_last=shuffle and self.hparams.drop_last)
+        batches = EpochBatchSampler(
+            len(dataset), self.hparams.batch_size, shuffle, shuffle and self.hparams.drop_last, self.hparams.seed
+        )
+        if self.keeps_data_on_device():
+            trainer = self.trainer
+            return DeviceBatches(dataset.images, dataset.labels, batches, trainer.strategy.root_device,
+                                 trainer.global_rank, trainer.world_size)
         return DataLoader(
             dataset,
             batch_size=None,
@@ -190,13 +208,13 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
             persistent_workers=self.hparams.num_workers > 0,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.train_set, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.val_set, shuffle=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.test_set, shuffle=False)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):

@@ -57,8 +57,10 @@ class AdversarialModule(GenerativeModule):
         ema_start: int = 0,
         lr_schedule: Mapping | None = None,
         attributes: Mapping[str, int] | None = None,
+        compile: Mapping | None = None,
+        channels_last: bool = False,
     ) -> None:
-        super().__init__(num_classes, attributes)
+        super().__init__(num_classes, attributes, compile, channels_last)
         if n_critic < 1:
             raise ConfigError(f"n_critic={n_critic}: the discriminator needs at least one step per generator step")
         if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
@@ -209,6 +211,7 @@ class AdversarialModule(GenerativeModule):
                 "val/d_acc_fake": (fake_out <= threshold).float().mean(),
             },
             on_epoch=True,
+            sync_dist=True,
         )
 
     def _check_finite(self, metrics: dict[str, torch.Tensor], batch_idx: int) -> None:

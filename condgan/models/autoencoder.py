@@ -27,8 +27,9 @@ class AutoencoderModule(GenerativeModule):
     decoder: nn.Module
 
     def __init__(self, num_classes: int, latent_dim: int, optim: Mapping, variational: bool = True,
-                 kl_weight: float = 1.0, recon_loss: str = "bce", attributes: Mapping[str, int] | None = None) -> None:
-        super().__init__(num_classes, attributes)
+                 kl_weight: float = 1.0, recon_loss: str = "bce", attributes: Mapping[str, int] | None = None,
+                 compile: Mapping | None = None, channels_last: bool = False) -> None:
+        super().__init__(num_classes, attributes, compile, channels_last)
         if recon_loss not in RECON_LOSSES:
             raise ConfigError(f"unknown recon_loss {recon_loss!r}; choose one of {', '.join(RECON_LOSSES)}")
         self.latent_dim = latent_dim
@@ -84,7 +85,7 @@ class AutoencoderModule(GenerativeModule):
         return terms["loss"]
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self.log_dict({f"val/{k}": v for k, v in self.losses(*batch).items()}, on_epoch=True)
+        self.log_dict({f"val/{k}": v for k, v in self.losses(*batch).items()}, on_epoch=True, sync_dist=True)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.optim["lr"], betas=tuple(self.optim.get("betas", (0.9, 0.999))))

@@ -22,8 +22,11 @@ class GenerativeModule(L.LightningModule, ABC):
     rebuild any family from the file alone.
     """
 
-    def __init__(self, num_classes: int, attributes: Mapping[str, int] | None = None) -> None:
+    def __init__(self, num_classes: int, attributes: Mapping[str, int] | None = None,
+                 compile: Mapping | None = None, channels_last: bool = False) -> None:
         super().__init__()
+        self.compile_options = dict(compile) if compile is not None else None
+        self.channels_last = channels_last
         self.num_classes = num_classes
         self.attributes = dict(attributes or {})
         self.label_sizes = [num_classes, *self.attributes.values()]
@@ -111,6 +114,22 @@ class GenerativeModule(L.LightningModule, ABC):
         labels = self.check_labels(labels).repeat_interleave(n, dim=0)
         with self.evaluating():
             return self.sample(labels, generator)
+
+    def configure_model(self) -> None:
+        """Config switches applied once the model is on its device: ``channels_last`` memory format
+        of the conv weights, and ``torch.compile`` (with the ``compile`` options) of every network,
+        in place, so checkpoints keep their parameter names."""
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
+        if self.compile_options is not None:
+            for network in self.children():
+                network.compile(**self.compile_options)
+
+    def on_train_start(self) -> None:
+        """Under data parallelism, give every rank its own random stream (noise draws, dropout):
+        the global seed plus the rank. Parameters stay identical (DDP broadcasts rank 0's)."""
+        if self.trainer.world_size > 1:
+            torch.manual_seed(torch.initial_seed() + self.global_rank)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Record the model class, and the DataModule class whose hyperparameters Lightning saves."""

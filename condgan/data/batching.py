@@ -1,0 +1,68 @@
+"""How batches are cut from an in-memory split: a batch sampler whose order depends only on
+(seed, epoch), served either through a DataLoader (data on the host) or straight from tensors kept
+on the accelerator (no host-to-device copy per batch)."""
+
+import torch
+from torch.utils.data import Sampler
+
+
+class EpochBatchSampler(Sampler[list[int]]):
+    """Index batches of ``n`` items: a permutation drawn from ``seed`` and the epoch (or the plain
+    order without ``shuffle``), cut into ``batch_size`` pieces.
+
+    Every process that builds it with the same seed gets the same order, so data-parallel ranks can
+    split the batches between them. ``set_epoch`` selects the epoch; without it, each pass advances.
+    """
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, drop_last: bool, seed: int = 0) -> None:
+        self.n, self.batch_size, self.shuffle, self.drop_last, self.seed = n, batch_size, shuffle, drop_last, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def order(self) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.n)
+        return torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
+
+    def index_batches(self) -> list[torch.Tensor]:
+        """This epoch's batches as int64 index tensors (and advance to the next epoch)."""
+        batches = list(self.order().split(self.batch_size))[: len(self)]
+        self.epoch += 1
+        return batches
+
+    def __iter__(self):
+        for batch in self.index_batches():
+            yield batch.tolist()
+
+
+class DeviceBatches:
+    """Batches indexed from a split's tensors that live on ``device``; rank ``rank`` of
+    ``world_size`` data-parallel processes takes every ``world_size``-th batch. All ranks get the
+    same number: training drops the remainder, evaluation repeats batches from the start to fill the
+    last round (like DistributedSampler's padding). Lightning calls ``sampler.set_epoch`` as for a
+    DataLoader."""
+
+    batch_sampler = None  # what Lightning's DataLoader checks look for; batches come from ``sampler``
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, sampler: EpochBatchSampler,
+                 device: torch.device, rank: int = 0, world_size: int = 1) -> None:
+        self.images, self.labels = images.to(device), labels.to(device)
+        self.sampler, self.device, self.rank, self.world_size = sampler, device, rank, world_size
+
+    def __len__(self) -> int:
+        if self.sampler.drop_last:
+            return len(self.sampler) // self.world_size
+        return -(-len(self.sampler) // self.world_size)
+
+    def __iter__(self):
+        batches = self.sampler.index_batches()
+        if not self.sampler.drop_last:
+            batches = (batches * self.world_size)[: len(self) * self.world_size]
+        for batch in batches[self.rank :: self.world_size][: len(self)]:
+            index = batch.to(self.device, non_blocking=True)
+            yield self.images[index], self.labels[index]

@@ -1,0 +1,208 @@
+"""``make bench``: condgan's training speed against a minimal hand-written loop of the same networks.
+
+For each case (model, image size, batch size) both run on the same device, precision and batches;
+the table gives images/s of each and their ratio, seconds per epoch of the dataset, peak memory
+and the seconds a domain FID takes on ``fid_samples`` generated images.
+"""
+
+import logging
+import resource
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
+
+from condgan.data.base import to_signed_unit
+from condgan.metrics.classifier import classifier_for
+from condgan.metrics.scores import frechet_distance
+from condgan.pipelines.common import CONFIG_DIR, reporting_user_errors
+from condgan.pipelines.report import resolve_device
+from condgan.utils.sampling import generate_per_class
+
+log = logging.getLogger(__name__)
+
+AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def case_config(cfg: DictConfig, case: DictConfig) -> DictConfig:
+    """The training config of one case, composed like ``train.py`` would."""
+    data_root = Path(cfg.data_root)
+    data = cfg.data if (data_root / "train-images-idx3-ubyte.gz").is_file() else "glyphs"
+    overrides = [f"model={case.model}", f"data={data}", f"data.batch_size={case.batch_size}",
+                 f"data.image_size={case.image_size}", f"paths.data_dir={cfg.paths.data_dir}",
+                 f"paths.output_dir={cfg.paths.output_dir}"]
+    if data != "glyphs":
+        overrides += [f"data.root={data_root}", "data.download=false"]
+    if case.image_size != 28:
+        overrides.append("data.preprocess.resize=true")
+    overrides += list(case.get("overrides", []))
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        composed = compose(config_name="train", overrides=overrides)
+    GlobalHydra.instance().clear()
+    OmegaConf.resolve(composed)
+    return composed
+
+
+class BatchTimer(L.Callback):
+    """Wall time of the training batches after the first ``warmup`` ones."""
+
+    def __init__(self, warmup: int, device: torch.device) -> None:
+        self.warmup, self.device = warmup, device
+        self.start: float | None = None
+        self.seconds = 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if batch_idx == self.warmup:
+            synchronize(self.device)
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.start is not None:
+            synchronize(self.device)
+            self.seconds = time.perf_counter() - self.start
+
+
+def time_condgan(train_cfg: DictConfig, cfg: DictConfig, device: torch.device):
+    """images/s of condgan's own training loop (Lightning, manual optimisation, no loggers)."""
+    datamodule = hydra.utils.instantiate(train_cfg.data, on_device="auto")
+    model = hydra.utils.instantiate(train_cfg.model)
+    timer = BatchTimer(cfg.warmup, device)
+    trainer = L.Trainer(
+        accelerator=device.type, devices=1, precision=cfg.precision, max_epochs=1,
+        limit_train_batches=cfg.warmup + cfg.steps, limit_val_batches=0, logger=False, callbacks=[timer],
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    return cfg.steps * train_cfg.data.batch_size / timer.seconds, model, datamodule
+
+
+def time_plain_loop(train_cfg: DictConfig, cfg: DictConfig, datamodule, device: torch.device) -> float:
+    """images/s of a hand-written loop: the same networks, optimisers and BCE losses, batches
+    indexed from the same uint8 tensor on the device."""
+    model = hydra.utils.instantiate(train_cfg.model).to(device)
+    g, d = model.generator, model.discriminator
+    opt = train_cfg.model.optim
+    opt_g = torch.optim.Adam(g.parameters(), lr=opt.generator.lr, betas=tuple(opt.generator.betas))
+    opt_d = torch.optim.Adam(d.parameters(), lr=opt.discriminator.lr, betas=tuple(opt.discriminator.betas))
+    real_target = train_cfg.model.real_label
+    images, labels = datamodule.train_set.images.to(device), datamodule.train_set.labels.to(device)
+    batch, noise_dim = train_cfg.data.batch_size, train_cfg.model.noise_dim
+    autocast = torch.autocast(device.type, dtype=AUTOCAST.get(cfg.precision), enabled=cfg.precision in AUTOCAST)
+    start = 0.0
+    for step in range(cfg.warmup + cfg.steps):
+        if step == cfg.warmup:
+            synchronize(device)
+            start = time.perf_counter()
+        index = torch.randint(len(labels), (batch,), device=device)
+        real, y = to_signed_unit(images[index]), labels[index]
+        with autocast:
+            fake = g(torch.randn(batch, noise_dim, device=device), y)
+            real_out, fake_out = d(real, y), d(fake.detach(), y)
+            d_loss = F.binary_cross_entropy_with_logits(real_out.float(), torch.full_like(real_out.float(), real_target)) \
+                + F.binary_cross_entropy_with_logits(fake_out.float(), torch.zeros_like(fake_out.float()))
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        with autocast:
+            out = d(fake, y).float()
+            g_loss = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+    synchronize(device)
+    return cfg.steps * batch / (time.perf_counter() - start)
+
+
+def time_domain_fid(model, datamodule, cfg: DictConfig, device: torch.device) -> tuple[float, float]:
+    """Seconds to generate ``fid_samples`` images and compute their domain FID (classifier cached
+    beforehand), and the FID itself."""
+    settings = OmegaConf.to_container(cfg.metrics, resolve=True)
+    classifier = classifier_for(datamodule, settings["classifier"], settings["classifier_cache_dir"], device)
+    real = classifier.features(datamodule.test_set.images)
+    model.to(device)
+    synchronize(device)
+    start = time.perf_counter()
+    per_class = max(1, cfg.fid_samples // model.num_classes)
+    images, _ = generate_per_class(model, per_class, torch.Generator().manual_seed(0), batch_size=1000)
+    fid = frechet_distance(real, classifier.features(images))
+    synchronize(device)
+    return time.perf_counter() - start, fid
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def run_case(cfg: DictConfig, case: DictConfig, device: torch.device) -> dict:
+    train_cfg = case_config(cfg, case)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    L.seed_everything(0, verbose=False)
+    condgan_rate, model, datamodule = time_condgan(train_cfg, cfg, device)
+    plain_rate = time_plain_loop(train_cfg, cfg, datamodule, device)
+    fid_seconds, fid = time_domain_fid(model, datamodule, cfg, device)
+    n_train = len(datamodule.train_set)
+    return {
+        "case": case.name, "data": datamodule.name, "batch": train_cfg.data.batch_size,
+        "condgan_img_s": condgan_rate, "plain_img_s": plain_rate, "ratio": condgan_rate / plain_rate,
+        "epoch_s": n_train / condgan_rate, "peak_mib": peak_memory_mib(device),
+        "fid_s": fid_seconds, "fid_samples": max(1, cfg.fid_samples // model.num_classes) * model.num_classes,
+        "fid": fid,
+    }
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU, {torch.get_num_threads()} threads"
+
+
+def table(rows: list[dict], device: torch.device, precision: str) -> str:
+    memory = "peak GPU MiB" if device.type == "cuda" else "peak RSS MiB"
+    lines = [
+        f"Device: {device_name(device)}; precision {precision}; torch {torch.__version__}",
+        "",
+        f"| case | data | batch | condgan img/s | plain loop img/s | ratio | s/epoch | {memory} | domain FID time (samples) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['case']} | {r['data']} | {r['batch']} | {r['condgan_img_s']:.0f} | {r['plain_img_s']:.0f} | "
+            f"{r['ratio']:.3f} | {r['epoch_s']:.1f} | {r['peak_mib']:.0f} | {r['fid_s']:.1f} s ({r['fid_samples']}) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def bench(cfg: DictConfig) -> list[dict]:
+    """Run every case, print the table and write it to ``cfg.output``; returns the rows."""
+    device, output = resolve_device(cfg.device), Path(cfg.output)
+    rows = [run_case(cfg, case, device) for case in cfg.cases]
+    text = table(rows, device, cfg.precision)
+    print(text)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    return rows
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="bench")
+@reporting_user_errors
+def main(cfg: DictConfig) -> None:
+    bench(cfg)
+
+
+if __name__ == "__main__":
+    main()
