@@ -17,7 +17,8 @@ class GenerativeModule(L.LightningModule, ABC):
     """A conditional generator: ``generate(labels, n)`` returns images in [-1, 1].
 
     Subclasses implement :meth:`latent` (draws of the latent code) and :meth:`decode` (latent codes
-    and labels to images), which interpolation strips also use.
+    and labels to images), which interpolation strips also use. ``attributes`` (e.g. ``{"style": 2}``)
+    adds label columns after the class; ``compile`` and ``channels_last`` are speed switches.
     Checkpoints record the concrete class so :func:`condgan.models.load_generative_model` can
     rebuild any family from the file alone.
     """
