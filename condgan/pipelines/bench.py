@@ -21,8 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from condgan.data.base import to_signed_unit
 from condgan.metrics.classifier import classifier_for
 from condgan.metrics.scores import frechet_distance
-from condgan.pipelines.common import CONFIG_DIR, reporting_user_errors
-from condgan.pipelines.report import resolve_device
+from condgan.pipelines.common import CONFIG_DIR, reporting_user_errors, resolve_device
 from condgan.utils.sampling import generate_per_class
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""What both entry points share: the config folder, list instantiation, one-line user errors."""
+"""What the entry points share: the config folder, the device, list instantiation, one-line user errors."""
 
 import functools
 import sys
@@ -6,11 +6,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import hydra
+import torch
 from omegaconf import DictConfig
 
 from condgan.errors import CondganError
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:1``, ... or ``auto`` (cuda when available)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 def instantiate_all(group: DictConfig | None) -> list:

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
-from torchvision.utils import make_grid
 
 from condgan.data.base import to_signed_unit
 from condgan.errors import CheckpointError, CondganError, ConfigError
@@ -30,6 +29,7 @@ from condgan.metrics.suites import domain_metrics, inception_metrics, matched_su
 from condgan.models import load_generative_model
 from condgan.models.base import CHECKPOINT_KEY, GenerativeModule, class_column
 from condgan.models.checkpoint import import_class, read_checkpoint
+from condgan.pipelines.common import resolve_device
 from condgan.utils.images import class_grid, save_png, to_uint8
 from condgan.utils.interpolation import label_interpolation, latent_interpolation
 from condgan.utils.plots import bar_chart, loss_curves
@@ -49,12 +49,6 @@ COLUMNS = (
     ("JS", ("pixel_intensity", "js"), "{:.4f}"),
     ("Inception FID", ("inception", "fid"), "{:.2f}"),
 )
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def find_checkpoints(path: str | Path, which: str) -> list[Path]:
@@ -154,11 +148,6 @@ def metrics_of(
     return results
 
 
-def strip(images: torch.Tensor, steps: int) -> torch.Tensor:
-    """uint8 grid with ``steps`` images per row."""
-    return make_grid(to_uint8(images), nrow=steps, padding=2, pad_value=128)
-
-
 def pictures(model: GenerativeModule, datamodule, cfg: DictConfig) -> dict[str, torch.Tensor]:
     """Class grid, interpolation strips and (autoencoders) reconstructions, as uint8 images."""
     k, steps = model.num_classes, cfg.interpolation.steps
@@ -170,16 +159,16 @@ def pictures(model: GenerativeModule, datamodule, cfg: DictConfig) -> dict[str, 
     rows = model.with_attributes(classes)
     images = {
         "class_grid": class_grid(*grid_samples(model, cfg.grid_samples_per_class, seeded())),
-        "latent_interpolation": strip(latent_interpolation(model, rows, steps, seeded()), steps),
+        "latent_interpolation": class_grid(latent_interpolation(model, rows, steps, seeded()), steps),
     }
     if k > 1:
         pairs = zip(rows.tolist(), model.with_attributes((classes + 1) % k).tolist())
-        images["label_interpolation"] = strip(label_interpolation(model, pairs, steps, seeded()), steps)
+        images["label_interpolation"] = class_grid(label_interpolation(model, pairs, steps, seeded()), steps)
     if hasattr(model, "reconstruct") and datamodule is not None:
         n = cfg.grid_samples_per_class
         real = to_signed_unit(datamodule.test_set.images[:n])
         recon = model.reconstruct(real, datamodule.test_set.labels[:n]).cpu()
-        images["reconstructions"] = strip(torch.cat([real, recon]), n)
+        images["reconstructions"] = class_grid(torch.cat([real, recon]), n)
     return images
 
 

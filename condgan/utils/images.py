@@ -13,7 +13,8 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 
 def class_grid(images: torch.Tensor, per_row: int) -> torch.Tensor:
-    """uint8 ``[C, H, W]`` grid of images in [-1, 1]; with ``generate``'s grouping, one row per class."""
+    """uint8 ``[C, H, W]`` grid of images in [-1, 1], ``per_row`` per row; with ``generate``'s
+    grouping, one row per class (also used for interpolation strips and reconstructions)."""
     return make_grid(to_uint8(images), nrow=per_row, padding=2, pad_value=128)
 
 
