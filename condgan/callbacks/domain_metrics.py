@@ -84,9 +84,10 @@ class DomainMetricsCallback(L.Callback):
             pl_module, self.samples_per_class, torch.Generator().manual_seed(self.seed), self.batch_size
         )
         self.classifier.to(pl_module.device)
+        features, predicted = self.classifier.classify(images, self.batch_size)
         values = {
-            "val/fid_domain": frechet_distance(self.real_features, self.classifier.features(images, self.batch_size)),
-            "val/cond_acc": conditional_accuracy(self.classifier.predict(images, self.batch_size), class_column(labels)),
+            "val/fid_domain": frechet_distance(self.real_features, features),
+            "val/cond_acc": conditional_accuracy(predicted, class_column(labels)),
         }
         if self.extractor is not None:
             fake = self.extractor.extract(to_uint8(images[: self.inception_samples]))

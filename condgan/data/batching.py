@@ -29,9 +29,10 @@ class EpochBatchSampler(Sampler[list[int]]):
             return torch.arange(self.n)
         return torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
 
-    def index_batches(self) -> list[torch.Tensor]:
-        """This epoch's batches as int64 index tensors (and advance to the next epoch)."""
-        batches = list(self.order().split(self.batch_size))[: len(self)]
+    def index_batches(self, device: torch.device | None = None) -> list[torch.Tensor]:
+        """This epoch's batches as int64 index tensors on ``device`` (copied there in one piece), and
+        advance to the next epoch."""
+        batches = list(self.order().to(device).split(self.batch_size))[: len(self)]
         self.epoch += 1
         return batches
 
@@ -60,9 +61,8 @@ class DeviceBatches:
         return -(-len(self.sampler) // self.world_size)
 
     def __iter__(self):
-        batches = self.sampler.index_batches()
+        batches = self.sampler.index_batches(self.device)
         if not self.sampler.drop_last:
             batches = (batches * self.world_size)[: len(self) * self.world_size]
-        for batch in batches[self.rank :: self.world_size][: len(self)]:
-            index = batch.to(self.device, non_blocking=True)
+        for index in batches[self.rank :: self.world_size][: len(self)]:
             yield self.images[index], self.labels[index]

@@ -52,16 +52,23 @@ class DomainClassifier:
         return self
 
     @torch.no_grad()
-    def _batched(self, fn, images: torch.Tensor, batch_size: int) -> torch.Tensor:
-        return torch.cat([fn(as_signed_unit(part.to(self.device))).float().cpu() for part in images.split(batch_size)])
+    def classify(self, images: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+        """Penultimate features ``[N, feature_dim]`` and predicted classes (int64) of uint8 images or
+        floats in [-1, 1], in one pass, on the CPU."""
+        features, predicted = [], []
+        for part in images.split(batch_size):
+            h = self.net.features(as_signed_unit(part.to(self.device)))
+            features.append(h.float().cpu())
+            predicted.append(self.net.head(h).argmax(1).cpu())
+        return torch.cat(features), torch.cat(predicted)
 
     def features(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-        """Penultimate features ``[N, feature_dim]`` (CPU) of uint8 images or floats in [-1, 1]."""
-        return self._batched(self.net.features, images, batch_size)
+        """Penultimate features (CPU) of uint8 images or floats in [-1, 1]."""
+        return self.classify(images, batch_size)[0]
 
     def predict(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         """Predicted class (int64, CPU) of each image."""
-        return self._batched(self.net, images, batch_size).argmax(1)
+        return self.classify(images, batch_size)[1]
 
 
 def fingerprint(splits: Mapping[str, tuple[torch.Tensor, torch.Tensor]], settings: Mapping) -> str:

@@ -37,8 +37,8 @@ def domain_metrics(
     ``kid_subsets``, ``kid_subset_size`` and ``pr_k``; ``reference`` names the real split.
     """
     (real_images, real_labels), (fake_images, fake_labels) = real, fake
-    real_features, fake_features = classifier.features(real_images), classifier.features(fake_images)
-    predicted = classifier.predict(fake_images)
+    real_features = classifier.features(real_images)
+    fake_features, predicted = classifier.classify(fake_images)
     pr_real = matched_subset(real_features, len(fake_features))
     return {
         "fid": frechet_distance(real_features, fake_features),
