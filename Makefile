@@ -4,7 +4,7 @@ PYTHON := $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,python3)
 CKPT ?=
 ARGS ?=
 
-.PHONY: help install train test eval bench tensorboard clean
+.PHONY: help install train test eval bench leaderboard tensorboard clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ eval:  ## report on a checkpoint, a run or a multirun folder: make eval CKPT=log
 
 bench:  ## condgan vs a plain PyTorch loop: images/s, s/epoch, memory, domain FID time (ARGS="device=cpu steps=20")
 	$(PYTHON) -m condgan.pipelines.bench $(ARGS)
+
+leaderboard:  ## train conf/leaderboard's entries for the same time each and rank them (ARGS="leaderboard.budget_s=105")
+	$(PYTHON) evaluate.py task=leaderboard $(ARGS)
 
 tensorboard:  ## serve the TensorBoard dashboards of every run under logs/
 	$(PYTHON) -m tensorboard.main --logdir logs

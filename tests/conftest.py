@@ -43,9 +43,12 @@ def compose_config(name: str, overrides: list[str], output_dir: Path, data_dir: 
 
 @pytest.fixture
 def train_config(tmp_path, data_dir):
-    """``train_config(*overrides)`` -> a small, fast training config writing into ``tmp_path``."""
+    """``train_config(*overrides)`` -> a small, fast training config writing into ``tmp_path``
+    (``model=cgan`` unless the overrides pick a model)."""
 
     def make(*overrides: str) -> DictConfig:
-        return compose_config("train", [*FAST, *overrides], tmp_path, data_dir)
+        # the mechanism tests are written against cgan; the default model (the demo's) has its own tests
+        model = [] if any(o.startswith("model=") for o in overrides) else ["model=cgan"]
+        return compose_config("train", [*FAST, *model, *overrides], tmp_path, data_dir)
 
     return make

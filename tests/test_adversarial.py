@@ -115,7 +115,7 @@ def test_ema_generator_is_the_expected_blend(train_config):
     for step in range(1, 6):
         with torch.no_grad():
             live_param.add_(torch.randn_like(live_param))
-        model.update_ema()
+        model.update_ema(4)
         decay = 0.9 if step > 2 else 0.0
         expected = decay * expected + (1 - decay) * live_param.detach()
         assert torch.allclose(ema_param, expected, atol=1e-6)

@@ -71,3 +71,23 @@ def test_a_report_without_a_checkpoint_is_a_one_line_error(tmp_path):
         evaluate(compose_config("eval", ["task=eda"], tmp_path, tmp_path))
     with pytest.raises(ConfigError, match="unknown task='nope'"):
         evaluate(compose_config("eval", ["task=nope"], tmp_path, tmp_path))
+
+
+@pytest.mark.parametrize("accelerator,batch_size,lr", [("cpu", 128, 2.0e-4), ("gpu", 512, 4.0e-4), ("cuda", 512, 4.0e-4)])
+def test_best_recipe_scales_batch_and_lr_with_the_device(accelerator, batch_size, lr, tmp_path):
+    cfg = compose_config("train", ["experiment=fashion_mnist_best", f"trainer.accelerator={accelerator}"], tmp_path, tmp_path)
+    OmegaConf.resolve(cfg)
+    assert cfg.data.batch_size == batch_size
+    assert cfg.model.optim.generator.lr == cfg.model.optim.discriminator.lr == lr
+    assert cfg.model.ema_half_life == 10000 and cfg.model.ema_decay is None
+
+
+def test_on_gpu_resolver_follows_cuda_for_auto(monkeypatch):
+    import torch
+
+    from condgan.utils.resolvers import on_gpu
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert on_gpu("auto", "big", "small") == "big"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert on_gpu("auto", "big", "small") == "small" and on_gpu("gpu", 1, 2) == 1 and on_gpu("cpu", 1, 2) == 2

@@ -1,6 +1,5 @@
 """LightningModules: one shared generative interface, one adversarial base, one module per family."""
 
-from condgan.models.acgan import ACGAN
 from condgan.models.adversarial import AdversarialModule
 from condgan.models.autoencoder import AutoencoderModule
 from condgan.models.base import GenerativeModule
@@ -9,6 +8,7 @@ from condgan.models.cgan import CGAN
 from condgan.models.cgan_mlp import CGANMLP
 from condgan.models.checkpoint import load_generative_model
 from condgan.models.projgan import ProjGAN
+from condgan.models.resgan import ResGAN
 from condgan.models.vae import VAE
 
-__all__ = ["ACGAN", "AutoencoderModule", "VAE", "CDCGAN", "GenerativeModule", "AdversarialModule", "CGAN", "CGANMLP", "ProjGAN", "load_generative_model"]
+__all__ = ["AutoencoderModule", "VAE", "CDCGAN", "GenerativeModule", "AdversarialModule", "CGAN", "CGANMLP", "ProjGAN", "ResGAN", "load_generative_model"]

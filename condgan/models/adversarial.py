@@ -4,11 +4,13 @@ import copy
 from collections.abc import Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from condgan.errors import ConfigError, NonFiniteLossError
 from condgan.models import losses
-from condgan.models.base import GenerativeModule
+from condgan.models.base import GenerativeModule, class_column
+from condgan.nets.diffaugment import DiffAugment
 from condgan.nets.init import init_weights
 
 OPTIMIZERS = {
@@ -28,18 +30,29 @@ class AdversarialModule(GenerativeModule):
     - ``loss``: ``bce`` (non-saturating), ``hinge``, ``wasserstein`` or ``lsgan``;
       ``real_label`` < 1 is one-sided label smoothing;
     - regularisers of D: ``gradient_penalty`` (weight of WGAN-GP's term), ``r1_penalty`` (gamma of
-      R1, applied as gamma / 2), ``clip_value`` (weight clipping bound after each D step);
+      R1, applied as gamma / 2; with ``r1_every`` = k only every k-th D step, weighted by k: lazy
+      R1), ``clip_value`` (weight clipping bound after each D step);
+    - ``aux_weight`` > 0: an auxiliary classifier (ACGAN, Odena et al. 2017): D also returns class
+      logits (its net built with ``aux_classes``), and both nets add ``aux_weight`` x cross-entropy
+      of the class, D on real and fake images, G on its fakes for the labels it was asked to draw;
+    - ``diff_augment``: differentiable augmentation (:class:`~condgan.nets.diffaugment.DiffAugment`)
+      of real and generated images before D, in D's step and in G's step;
     - families add their own loss terms by overriding :meth:`discriminate` (for auxiliary D
       outputs), :meth:`discriminator_terms` and :meth:`generator_terms`;
     - ``optim``: per network ``{name: adam|rmsprop, lr, betas}`` (separate rates = TTUR);
       ``lr_schedule``: null or ``{name: linear|cosine, final_factor}`` over ``trainer.max_epochs``;
+      ``lr_warmup_steps``: both learning rates rise linearly from 0 over each net's first steps;
     - ``grad_clip``: gradient-norm clipping through ``self.clip_gradients``;
-    - ``ema_decay``: keep an exponential moving average of G, used for sampling, updated after each
-      generator step once ``ema_start`` generator steps have passed (a plain copy before).
+    - an exponential moving average of G, used for sampling and updated after each generator step:
+      ``ema_decay`` per step once ``ema_start`` generator steps have passed (a plain copy before),
+      or ``ema_half_life`` in images (independent of the batch size), capped at ``ema_rampup`` x the
+      images seen so far when a ramp-up is set (StyleGAN2-ADA's rule).
     """
 
     generator: nn.Module
     discriminator: nn.Module
+    # step and image counters, saved in checkpoints as buffers and mirrored on the host (no device sync per step)
+    COUNTERS = ("generator_steps", "discriminator_steps", "generator_images")
 
     def __init__(
         self,
@@ -51,11 +64,17 @@ class AdversarialModule(GenerativeModule):
         n_critic: int = 1,
         gradient_penalty: float = 0.0,
         r1_penalty: float = 0.0,
+        r1_every: int = 1,
+        diff_augment: Mapping | None = None,
+        aux_weight: float = 0.0,
         clip_value: float | None = None,
         grad_clip: float | None = None,
         ema_decay: float | None = None,
         ema_start: int = 0,
+        ema_half_life: float | None = None,
+        ema_rampup: float | None = None,
         lr_schedule: Mapping | None = None,
+        lr_warmup_steps: int = 0,
         attributes: Mapping[str, int] | None = None,
         compile: Mapping | None = None,
         channels_last: bool = False,
@@ -65,6 +84,13 @@ class AdversarialModule(GenerativeModule):
             raise ConfigError(f"n_critic={n_critic}: the discriminator needs at least one step per generator step")
         if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
             raise ConfigError(f"ema_decay={ema_decay} must lie in [0, 1)")
+        if ema_half_life is not None and (ema_decay is not None or ema_half_life <= 0):
+            raise ConfigError(
+                f"ema_half_life={ema_half_life}: give a positive half-life in images and set model.ema_decay=null "
+                "(one of the two EMA rules)"
+            )
+        if r1_every < 1 or lr_warmup_steps < 0:
+            raise ConfigError(f"r1_every={r1_every} must be >= 1 and lr_warmup_steps={lr_warmup_steps} >= 0")
         if lr_schedule and lr_schedule.get("name") not in SCHEDULES:
             raise ConfigError(f"unknown lr_schedule {lr_schedule.get('name')!r}; choose one of {', '.join(SCHEDULES)}")
         for net in ("generator", "discriminator"):
@@ -78,19 +104,32 @@ class AdversarialModule(GenerativeModule):
         self.n_critic = n_critic
         self.gradient_penalty = gradient_penalty
         self.r1_penalty = r1_penalty
+        self.r1_every = r1_every
+        self.diff_augment = DiffAugment(diff_augment)
+        self.aux_weight = aux_weight
         self.clip_value = clip_value
         self.grad_clip = grad_clip
         self.ema_decay = ema_decay
         self.ema_start = ema_start
+        self.ema_half_life = ema_half_life
+        self.ema_rampup = ema_rampup
         self.lr_schedule = lr_schedule
+        self.lr_warmup_steps = lr_warmup_steps
         self.generator_ema: nn.Module | None = None
-        self.register_buffer("generator_steps", torch.zeros((), dtype=torch.long))
+        for counter in self.COUNTERS:
+            self.register_buffer(counter, torch.zeros((), dtype=torch.long))
+        self._host_counts: dict[str, int] | None = None
 
     def build(self, generator: nn.Module, discriminator: nn.Module) -> None:
-        """Install the networks (and the EMA copy of the generator when ``ema_decay`` is set)."""
+        """Install the networks (and the EMA copy of the generator when an EMA is configured)."""
+        if self.aux_weight and getattr(discriminator, "aux_classes", 0) != self.num_classes:
+            raise ConfigError(
+                f"aux_weight={self.aux_weight} needs a class head on D: set model.discriminator.aux_classes="
+                f"{self.num_classes} (data.num_classes)"
+            )
         self.generator = generator
         self.discriminator = discriminator
-        if self.ema_decay is not None:
+        if self.ema_decay is not None or self.ema_half_life is not None:
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
 
     def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -107,8 +146,9 @@ class AdversarialModule(GenerativeModule):
         return losses.generator_loss(self.loss, fake_out)
 
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """D's adversarial output per image, and any auxiliary output a family uses (else None)."""
-        return self.discriminator(images, labels), None
+        """D's adversarial output per image, and its class logits with ``aux_weight`` (else None)."""
+        out = self.discriminator(images, labels)
+        return (out[:, 0], out[:, 1:]) if self.aux_weight else (out, None)
 
     def _adversarial_output(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.discriminate(images, labels)[0]
@@ -121,21 +161,32 @@ class AdversarialModule(GenerativeModule):
         terms = {}
         if self.gradient_penalty:
             terms["gp"] = self.gradient_penalty * losses.gradient_penalty(self._adversarial_output, real, fake, labels)
-        if self.r1_penalty:
-            terms["r1"] = 0.5 * self.r1_penalty * losses.r1_penalty(self._adversarial_output, real, labels)
+        if self.r1_penalty and self.count("discriminator_steps") % self.r1_every == 0:
+            gamma = self.r1_penalty * self.r1_every
+            terms["r1"] = 0.5 * gamma * losses.r1_penalty(self._adversarial_output, real, labels)
+        if self.aux_weight:
+            classes = class_column(labels)
+            terms["class"] = self.aux_weight * 0.5 * (F.cross_entropy(real_aux, classes) + F.cross_entropy(fake_aux, classes))
         return terms
 
     def generator_terms(
         self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor, fake_aux
     ) -> dict[str, torch.Tensor]:
-        """Weighted terms added to G's loss, by log name; none unless a family overrides this."""
-        return {}
+        """Weighted terms added to G's loss, by log name: the auxiliary class term, plus whatever a
+        family adds by overriding this method."""
+        if not self.aux_weight:
+            return {}
+        return {"class": self.aux_weight * F.cross_entropy(fake_aux, class_column(labels))}
 
-    def _step(self, optimizer, loss: torch.Tensor) -> None:
+    def _step(self, optimizer, loss: torch.Tensor, steps_done: int) -> None:
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if self.grad_clip:
             self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+        if steps_done < self.lr_warmup_steps:
+            for group in optimizer.param_groups:
+                group.setdefault("warmup_target_lr", group["lr"])
+                group["lr"] = group["warmup_target_lr"] * (steps_done + 1) / self.lr_warmup_steps
         optimizer.step()
 
     def training_step(self, batch, batch_idx: int) -> None:
@@ -146,11 +197,13 @@ class AdversarialModule(GenerativeModule):
             fake = self.generator(self.latent(len(labels)), labels)
 
         self.toggle_optimizer(opt_d)
-        real_out, real_aux = self.discriminate(real, labels)
-        fake_out, fake_aux = self.discriminate(fake.detach(), labels)
-        d_terms = self.discriminator_terms(real, fake, labels, real_aux, fake_aux)
+        real_seen, fake_seen = self.diff_augment(real), self.diff_augment(fake.detach())
+        real_out, real_aux = self.discriminate(real_seen, labels)
+        fake_out, fake_aux = self.discriminate(fake_seen, labels)
+        d_terms = self.discriminator_terms(real_seen, fake_seen, labels, real_aux, fake_aux)
         d_loss = self.discriminator_loss(real_out, fake_out)
-        self._step(opt_d, d_loss + sum(d_terms.values()))
+        self._step(opt_d, d_loss + sum(d_terms.values()), self.count("discriminator_steps"))
+        self.advance("discriminator_steps")
         self.untoggle_optimizer(opt_d)
         if self.clip_value is not None:
             with torch.no_grad():
@@ -161,12 +214,12 @@ class AdversarialModule(GenerativeModule):
 
         if generator_turn:
             self.toggle_optimizer(opt_g)
-            g_out, g_aux = self.discriminate(fake, labels)
+            g_out, g_aux = self.discriminate(self.diff_augment(fake), labels)
             g_loss = self.generator_loss(g_out)
             g_terms = self.generator_terms(real, fake, labels, g_aux)
-            self._step(opt_g, g_loss + sum(g_terms.values()))
+            self._step(opt_g, g_loss + sum(g_terms.values()), self.count("generator_steps"))
             self.untoggle_optimizer(opt_g)
-            self.update_ema()
+            self.update_ema(len(labels))
             losses_["train/g_loss"] = g_loss
             terms.update({f"train/g_{name}": value for name, value in g_terms.items()})
 
@@ -180,13 +233,39 @@ class AdversarialModule(GenerativeModule):
         self.log_dict(losses_, prog_bar=True)
         self.log_dict(metrics)
 
+    def count(self, counter: str) -> int:
+        """A counter's value, read from the device once and then kept on the host."""
+        if self._host_counts is None:
+            self._host_counts = {name: int(getattr(self, name)) for name in self.COUNTERS}
+        return self._host_counts[counter]
+
+    def advance(self, counter: str, by: int = 1) -> None:
+        self.count(counter)
+        self._host_counts[counter] += by
+        getattr(self, counter).add_(by)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self._host_counts = None
+
+    def ema_step_decay(self, batch_size: int) -> float:
+        """Decay of this generator step: ``ema_decay`` after ``ema_start`` steps (0 before), or
+        0.5 ** (batch / half-life) with the half-life capped at ``ema_rampup`` x the images seen."""
+        if self.ema_half_life is None:
+            return self.ema_decay if self.count("generator_steps") > self.ema_start else 0.0
+        half_life = self.ema_half_life
+        if self.ema_rampup is not None:
+            half_life = min(half_life, self.count("generator_images") * self.ema_rampup)
+        return 0.5 ** (batch_size / max(half_life, 1e-8))
+
     @torch.no_grad()
-    def update_ema(self) -> None:
-        """Blend G into its EMA copy (decay 0, i.e. a copy, during the first ``ema_start`` steps)."""
-        self.generator_steps += 1
+    def update_ema(self, batch_size: int) -> None:
+        """Count the generator step and its images, and blend G into its EMA copy."""
+        self.advance("generator_steps")
+        decay = self.ema_step_decay(batch_size)
+        self.advance("generator_images", batch_size)
         if self.generator_ema is None:
             return
-        decay = self.ema_decay if int(self.generator_steps) > self.ema_start else 0.0
         for ema, live in zip(self.generator_ema.parameters(), self.generator.parameters()):
             ema.lerp_(live, 1.0 - decay)
         for ema, live in zip(self.generator_ema.buffers(), self.generator.buffers()):

@@ -19,6 +19,7 @@ class CDCGAN(TwoNetworkGAN):
         self.recon_weight = recon_weight
 
     def generator_terms(self, real, fake, labels, fake_aux) -> dict[str, torch.Tensor]:
-        if not self.recon_weight:
-            return {}
-        return {"l1": self.recon_weight * F.l1_loss(fake, real)}
+        terms = super().generator_terms(real, fake, labels, fake_aux)
+        if self.recon_weight:
+            terms["l1"] = self.recon_weight * F.l1_loss(fake, real)
+        return terms

@@ -50,9 +50,11 @@ class CDCGANGenerator(nn.Module):
 
 
 class CDCGANDiscriminator(nn.Module):
-    """Image + broadcast label embedding channels -> strided convs -> one logit."""
+    """Image + broadcast label embedding channels -> strided convs -> one logit (plus
+    ``aux_classes`` class logits, the ACGAN head)."""
 
-    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, embed_dim: int = 5, width: int = 64) -> None:
+    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, embed_dim: int = 5, width: int = 64,
+                 aux_classes: int = 0) -> None:
         super().__init__()
         stages, start = dcgan_stages(image_size)
         self.embedding = LabelEmbedding(label_sizes, embed_dim)
@@ -65,10 +67,12 @@ class CDCGANDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(w_out))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             w_in = w_out
-        layers.append(nn.Conv2d(w_in, 1, start))
+        layers.append(nn.Conv2d(w_in, 1 + aux_classes, start))
         self.net = nn.Sequential(*layers)
+        self.aux_classes = aux_classes
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         n, _, h, w = images.shape
         label_maps = self.embedding(labels)[:, :, None, None].expand(n, -1, h, w)
-        return self.net(torch.cat([images, label_maps], dim=1)).flatten()
+        out = self.net(torch.cat([images, label_maps], dim=1)).flatten(1)
+        return out if self.aux_classes else out.squeeze(1)

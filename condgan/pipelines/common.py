@@ -10,8 +10,10 @@ import torch
 from omegaconf import DictConfig
 
 from condgan.errors import CondganError
+from condgan.utils.resolvers import register_resolvers
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+register_resolvers()
 
 
 def resolve_device(name: str) -> torch.device:

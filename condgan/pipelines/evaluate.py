@@ -1,5 +1,6 @@
 """``evaluate.py``: ``task=report`` (default) reports a checkpoint, a run or every run of a multirun
-folder (:mod:`condgan.pipelines.report`); ``task=eda`` explores a dataset (:mod:`condgan.pipelines.eda`)."""
+folder (:mod:`condgan.pipelines.report`); ``task=eda`` explores a dataset (:mod:`condgan.pipelines.eda`);
+``task=leaderboard`` trains configs for the same time and compares them (:mod:`condgan.pipelines.leaderboard`)."""
 
 import hydra
 from omegaconf import DictConfig
@@ -7,9 +8,10 @@ from omegaconf import DictConfig
 from condgan.errors import ConfigError
 from condgan.pipelines.common import CONFIG_DIR, reporting_user_errors
 from condgan.pipelines.eda import explore
+from condgan.pipelines.leaderboard import run_leaderboard
 from condgan.pipelines.report import evaluate_runs
 
-TASKS = {"report": evaluate_runs, "eda": explore}
+TASKS = {"report": evaluate_runs, "eda": explore, "leaderboard": run_leaderboard}
 
 
 def evaluate(cfg: DictConfig) -> dict:

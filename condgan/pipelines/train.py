@@ -52,3 +52,7 @@ def train(cfg: DictConfig) -> L.Trainer:
 @reporting_user_errors
 def main(cfg: DictConfig) -> None:
     train(cfg)
+
+
+if __name__ == "__main__":  # python -m condgan.pipelines.train (the leaderboard runs each entry so)
+    main()

@@ -57,3 +57,33 @@ def per_class_distributions(
     axis.set_xticks(range(1, len(names) + 1), names, rotation=90 if len(names) > 20 else 0)
     axis.set(title=title, ylabel=ylabel)
     return _save(figure, path)
+
+
+def image_panels(images: Sequence[np.ndarray], titles: Sequence[str], path: str | Path, columns: int = 8,
+                 panel_width: float = 3.5, row_labels: Sequence[str] | None = None) -> Path:
+    """Images (uint8 ``[H, W]`` or ``[H, W, C]``) side by side, ``columns`` per row, each titled;
+    e.g. the class grids of several runs in one labelled picture. ``row_labels`` (e.g. class names)
+    name the image rows of the grids, on the left of each figure row."""
+    rows = -(-len(images) // columns)
+    columns = min(columns, len(images))
+    aspect = max(image.shape[0] / image.shape[1] for image in images)
+    figure, axes = plt.subplots(rows, columns, squeeze=False,
+                                figsize=(panel_width * columns + (1.0 if row_labels else 0.0),
+                                         panel_width * aspect * rows + 0.5 * rows))
+    for axis in axes.flat:
+        axis.axis("off")
+    for i, (axis, image, title) in enumerate(zip(axes.flat, images, titles)):
+        gray = image.ndim == 2 or image.shape[2] == 1
+        axis.imshow(image.squeeze(2) if image.ndim == 3 and gray else image, cmap="gray" if gray else None,
+                    vmin=0, vmax=255, interpolation="nearest")
+        axis.set_title(title, fontsize="medium")
+        if row_labels and i % columns == 0:
+            axis.axis("on")
+            axis.set_xticks([])
+            step = image.shape[0] / len(row_labels)
+            axis.set_yticks([(j + 0.5) * step for j in range(len(row_labels))], row_labels,
+                            fontsize="small" if len(row_labels) <= 30 else "xx-small")
+            axis.tick_params(length=0)
+            for spine in axis.spines.values():
+                spine.set_visible(False)
+    return _save(figure, path)
