@@ -19,7 +19,7 @@ DIFF_AUGMENT_KEYS = ("translation", "cutout", "brightness", "contrast", "saturat
 class DiffAugment:
     """Random, differentiable transforms of a batch in [-1, 1], each off at 0:
 
-    - ``brightness``: add a per-image offset uniform in +-brightness (in units of the [-1, 1] range / 2);
+    - ``brightness``: add a per-image offset uniform in +-brightness (images span [-1, 1]);
     - ``saturation``: scale each image's distance from its grey value by a factor in [1 - s, 1 + s]
       (RGB images only; a no-op on one channel);
     - ``contrast``: scale each image's distance from its mean by a factor in [1 - c, 1 + c];
