@@ -4,6 +4,15 @@ the class mean: shared by ``evaluate.py task=eda`` and outlier removal."""
 import torch
 
 
+def per_class_indices(labels: torch.Tensor, num_classes: int, n: int,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """Indices of up to ``n`` images of each class, grouped by class: the first ones, or random ones
+    drawn with ``generator``."""
+    order = torch.arange(len(labels)) if generator is None else torch.randperm(len(labels), generator=generator)
+    ordered = labels[order]
+    return torch.cat([order[ordered == c][:n] for c in range(num_classes)])
+
+
 def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Number of images of each class."""
     return torch.bincount(labels, minlength=num_classes)

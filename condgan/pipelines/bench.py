@@ -14,14 +14,12 @@ import hydra
 import lightning as L
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from condgan.data.base import to_signed_unit
 from condgan.metrics.classifier import classifier_for
 from condgan.metrics.scores import frechet_distance
-from condgan.pipelines.common import CONFIG_DIR, reporting_user_errors, resolve_device
+from condgan.pipelines.common import CONFIG_DIR, compose_train_config, device_name, reporting_user_errors, resolve_device
 from condgan.utils.sampling import generate_per_class
 
 log = logging.getLogger(__name__)
@@ -46,10 +44,7 @@ def case_config(cfg: DictConfig, case: DictConfig) -> DictConfig:
     if case.image_size != 28:
         overrides.append("data.preprocess.resize=true")
     overrides += list(case.get("overrides", []))
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        composed = compose(config_name="train", overrides=overrides)
-    GlobalHydra.instance().clear()
+    composed = compose_train_config(overrides)
     OmegaConf.resolve(composed)
     return composed
 
@@ -162,12 +157,6 @@ def run_case(cfg: DictConfig, case: DictConfig, device: torch.device) -> dict:
         "fid_s": fid_seconds, "fid_samples": max(1, cfg.fid_samples // model.num_classes) * model.num_classes,
         "fid": fid,
     }
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU, {torch.get_num_threads()} threads"
 
 
 def table(rows: list[dict], device: torch.device, precision: str) -> str:

@@ -1,12 +1,16 @@
 """What the entry points share: the config folder, the device, list instantiation, one-line user errors."""
 
 import functools
+import os
+import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import hydra
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from condgan.errors import CondganError
@@ -21,6 +25,30 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def device_name(device: torch.device) -> str:
+    """The device in words for result tables: the GPU's name and CUDA version, else the CPU's model
+    and the cores this process may use."""
+    if device.type == "cuda" and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"CPU: {model}, {cores} cores"
+
+
+def compose_train_config(overrides: list[str]) -> DictConfig:
+    """``conf/train.yaml`` with ``overrides``, composed like ``train.py`` does: from inside another
+    entry point's Hydra app (bench, leaderboard) or standalone from Python."""
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name="train", overrides=overrides)
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
 
 
 def instantiate_all(group: DictConfig | None) -> list:

@@ -20,17 +20,13 @@ from condgan.data.statistics import (
     class_mean_distances,
     mean_intensity_per_class,
     outlier_thresholds,
+    per_class_indices,
 )
 from condgan.errors import ConfigError
 from condgan.utils.images import class_grid, save_png
 from condgan.utils.plots import bar_chart, per_class_distributions
 
 log = logging.getLogger(__name__)
-
-
-def first_per_class(labels: torch.Tensor, num_classes: int, n: int) -> torch.Tensor:
-    """Indices of the first ``n`` images of each class (fewer where a class has fewer), grouped by class."""
-    return torch.cat([torch.nonzero(labels == c).flatten()[:n] for c in range(num_classes)])
 
 
 def explore(cfg: DictConfig) -> dict:
@@ -58,7 +54,7 @@ def explore(cfg: DictConfig) -> dict:
         "mean_intensity": bar_chart(intensity.tolist(), names, f"{datamodule.name}: average pixel intensity per class",
                                     "mean pixel (0..255)", out / "mean_intensity.png"),
     }
-    shown = first_per_class(labels, k, cfg.eda.samples_per_class)
+    shown = per_class_indices(labels, k, cfg.eda.samples_per_class)
     pictures["samples"] = save_png(class_grid(to_signed_unit(images[shown]), cfg.eda.samples_per_class), out / "samples.png")
     if len(outliers):
         worst = outliers[: cfg.eda.outliers_shown]

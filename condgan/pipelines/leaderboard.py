@@ -17,8 +17,6 @@ entry's class grid beside real validation images, labelled).
 import json
 import logging
 import math
-import os
-import platform
 import re
 import subprocess
 import sys
@@ -30,21 +28,21 @@ import hydra
 import lightning as L
 import numpy as np
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from condgan.data.base import to_signed_unit
+from condgan.data.statistics import per_class_indices
 from condgan.errors import ConfigError
 from condgan.metrics.classifier import DomainClassifier, classifier_for
 from condgan.metrics.suites import domain_metrics
 from condgan.models.base import class_column
 from condgan.models.checkpoint import read_checkpoint
-from condgan.pipelines.common import CONFIG_DIR, resolve_device
+from condgan.pipelines.common import compose_train_config, device_name, resolve_device
 from condgan.pipelines.report import evaluate_checkpoint
 from condgan.utils.images import class_grid
 from condgan.utils.plots import bar_chart, image_panels
+from condgan.utils.resolvers import on_gpu
 
 log = logging.getLogger(__name__)
 
@@ -202,42 +200,12 @@ def run_facts(run_dir: Path) -> dict:
     return facts
 
 
-def compose_training_config(overrides: list[str]) -> DictConfig:
-    """``conf/train.yaml`` with ``overrides``: the config the entries share (inside ``evaluate.py``'s
-    Hydra app, or standalone from Python)."""
-    if GlobalHydra.instance().is_initialized():
-        return compose(config_name="train", overrides=overrides)
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
-
-
-def device_name(accelerator: str) -> str:
-    """The device the entries train on: the GPU's name, else the CPU's model and usable cores."""
-    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        lines = cpuinfo.read_text().splitlines()
-        names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-        model = names[0] if names else model
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"CPU: {model}, {cores} cores"
-
-
-def balanced_subset(labels: torch.Tensor, num_classes: int, per_class: int, seed: int = 0) -> torch.Tensor:
-    """Indices of up to ``per_class`` randomly chosen images of every class, grouped by class."""
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
-    shuffled = labels[order]
-    return torch.cat([order[shuffled == c][:per_class] for c in range(num_classes)])
-
-
 def floor_metrics(classifier: DomainClassifier, datamodule, per_class: int, settings: dict, seed: int) -> dict:
     """The real-vs-real floor: up to ``per_class`` validation images of every class (as many as each
     entry generates) against the whole test split, through the entries' metric function."""
     val, test = datamodule.val_set, datamodule.test_set
     val_labels = class_column(val.labels)
-    chosen = balanced_subset(val_labels, datamodule.num_classes, per_class, seed)
+    chosen = per_class_indices(val_labels, datamodule.num_classes, per_class, torch.Generator().manual_seed(seed))
     if len(chosen) < 2:
         return {"skipped": f"the validation split has {len(chosen)} images (data.val_fraction)"}
     reference = f"{datamodule.name} test split"
@@ -246,15 +214,15 @@ def floor_metrics(classifier: DomainClassifier, datamodule, per_class: int, sett
 
 
 def real_grid(datamodule, per_class: int) -> np.ndarray:
-    """A class grid (uint8 ``[H, W, C]``) of validation images, ``per_class`` per row, gray where a
-    class has fewer."""
+    """A class grid (uint8 ``[H, W, C]``) of the first validation images, ``per_class`` per row,
+    gray where a class has fewer."""
     val_labels = class_column(datamodule.val_set.labels)
-    images = to_signed_unit(datamodule.val_set.images)
+    chosen = per_class_indices(val_labels, datamodule.num_classes, per_class)
+    images = to_signed_unit(datamodule.val_set.images[chosen])
     rows = []
     for c in range(datamodule.num_classes):
-        found = images[val_labels == c][:per_class]
-        blank = torch.zeros((per_class - len(found), *images.shape[1:]))
-        rows.append(torch.cat([found, blank]))
+        found = images[val_labels[chosen] == c]
+        rows.append(torch.cat([found, torch.zeros((per_class - len(found), *images.shape[1:]))]))
     return class_grid(torch.cat(rows), per_class).permute(1, 2, 0).numpy()
 
 
@@ -416,7 +384,7 @@ def setup_of(cfg: DictConfig, shared: DictConfig, datamodule, classifier: Domain
     settings = cfg.leaderboard
     return {
         "dataset": datamodule.name, "budget_s": float(settings.budget_s), "max_time": max_time(settings.budget_s),
-        "max_epochs": settings.max_epochs, "device": device_name(str(shared.trainer.accelerator)),
+        "max_epochs": settings.max_epochs, "device": device_name(resolve_device("cuda" if on_gpu(str(shared.trainer.accelerator), True, False) else "cpu")),
         "torch": torch.__version__, "lightning": L.__version__, "precision": [str(shared.trainer.precision)],
         "overrides": [str(o) for o in settings.overrides or []], "checkpoint": settings.checkpoint,
         "reference": f"{datamodule.name} test split, {len(datamodule.test_set.labels)} images",
@@ -432,7 +400,7 @@ def run_leaderboard(cfg: DictConfig) -> dict:
     entries = entries_of(settings)
     common = [str(o) for o in settings.overrides or []]
     data_dir = Path(cfg.paths.data_dir).resolve()
-    shared = compose_training_config([*common, f"paths.data_dir={quoted(str(data_dir))}"])
+    shared = compose_train_config([*common, f"paths.data_dir={quoted(str(data_dir))}"])
     datamodule: L.LightningDataModule = hydra.utils.instantiate(shared.data)
     datamodule.prepare_data()
     metrics = OmegaConf.to_container(cfg.metrics, resolve=True)
