@@ -13,10 +13,11 @@ from condgan.errors import ConfigError
 from condgan.models import losses
 
 
-def fit(model, batches: int, epochs: int = 1, callbacks=(), batch_size: int = 8):
+def fit(model, batches: int, epochs: int = 1, callbacks=(), batch_size: int = 8, **trainer_args):
     data = TensorDataset(torch.rand(batches * batch_size, 1, 28, 28) * 2 - 1, torch.randint(26, (batches * batch_size,)))
     trainer = L.Trainer(accelerator="cpu", max_epochs=epochs, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=list(callbacks))
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=list(callbacks),
+                        **trainer_args)
     trainer.fit(model, train_dataloaders=DataLoader(data, batch_size=batch_size))
     return trainer
 
@@ -147,6 +148,29 @@ def test_lr_schedule_reaches_its_final_factor(train_config, schedule, expected_f
     trainer = fit(model, batches=1, epochs=3)
     for optimizer, net in zip(trainer.optimizers, ("generator", "discriminator")):
         assert math.isclose(optimizer.param_groups[0]["lr"], model.optim[net]["lr"] * expected_factor, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("name,halfway", [("linear", 0.55), ("cosine", 0.55)])
+def test_schedule_factors_run_from_one_to_the_final_factor(name, halfway):
+    from condgan.models.adversarial import schedule_factor
+
+    schedule = {"name": name, "final_factor": 0.1}
+    assert schedule_factor(schedule, 0.0) == 1.0 and math.isclose(schedule_factor(schedule, 1.0), 0.1)
+    assert math.isclose(schedule_factor(schedule, 0.5), halfway) and schedule_factor(schedule, 2.0) == schedule_factor(schedule, 1.0)
+
+
+def test_lr_schedule_without_max_epochs_decays_over_the_time_budget(train_config):
+    model = instantiate(train_config("+model.lr_schedule={name: linear, final_factor: 0.1}").model)
+    lrs = []
+
+    class Rates(L.Callback):
+        def on_train_batch_end(self, trainer, *_):
+            lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    fit(model, batches=4, epochs=-1, callbacks=[Rates()], max_time="00:00:00:02")
+    base = model.optim["generator"]["lr"]
+    assert len(lrs) > 4 and lrs == sorted(lrs, reverse=True)
+    assert lrs[0] > 0.9 * base and lrs[-1] < 0.5 * base
 
 
 def test_grad_clip_bounds_gradient_norms(train_config):

@@ -1,10 +1,12 @@
 """Shared training logic of every GAN: manual optimisation of a generator and a discriminator."""
 
 import copy
+import math
 from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import Timer
 from torch import nn
 
 from condgan.errors import ConfigError, NonFiniteLossError
@@ -18,6 +20,26 @@ OPTIMIZERS = {
     "rmsprop": lambda params, cfg: torch.optim.RMSprop(params, lr=cfg["lr"]),
 }
 SCHEDULES = ("linear", "cosine")
+
+
+def schedule_factor(schedule: Mapping, progress: float) -> float:
+    """The lr factor of a ``{name: linear|cosine, final_factor}`` schedule at ``progress`` in [0, 1]."""
+    final, progress = schedule.get("final_factor", 0.0), min(max(progress, 0.0), 1.0)
+    if schedule["name"] == "linear":
+        return 1.0 + (final - 1.0) * progress
+    return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def time_budget_timer(trainer) -> Timer | None:
+    """Lightning's Timer callback when ``trainer.max_time`` is set, else None."""
+    timers = [c for c in (trainer.callbacks if trainer is not None else []) if isinstance(c, Timer)]
+    return timers[0] if timers and timers[0].time_remaining("train") is not None else None
+
+
+def time_budget_progress(timer: Timer) -> float:
+    """Fraction of the ``trainer.max_time`` budget spent fitting (restored with a checkpoint)."""
+    elapsed, remaining = timer.time_elapsed("train"), timer.time_remaining("train")
+    return elapsed / max(elapsed + remaining, 1e-9)
 
 
 class AdversarialModule(GenerativeModule):
@@ -40,7 +62,9 @@ class AdversarialModule(GenerativeModule):
     - families add their own loss terms by overriding :meth:`discriminate` (for auxiliary D
       outputs), :meth:`discriminator_terms` and :meth:`generator_terms`;
     - ``optim``: per network ``{name: adam|rmsprop, lr, betas}`` (separate rates = TTUR);
-      ``lr_schedule``: null or ``{name: linear|cosine, final_factor}`` over ``trainer.max_epochs``;
+      ``lr_schedule``: null or ``{name: linear|cosine, final_factor}`` over ``trainer.max_epochs``
+      (stepped per epoch) or, when ``max_epochs`` is -1, over ``trainer.max_time`` (set before every
+      step from the fraction of the time budget spent);
       ``lr_warmup_steps``: both learning rates rise linearly from 0 over each net's first steps;
     - ``grad_clip``: gradient-norm clipping through ``self.clip_gradients``;
     - an exponential moving average of G, used for sampling and updated after each generator step:
@@ -119,6 +143,7 @@ class AdversarialModule(GenerativeModule):
         for counter in self.COUNTERS:
             self.register_buffer(counter, torch.zeros((), dtype=torch.long))
         self._host_counts: dict[str, int] | None = None
+        self._budget_timer: Timer | None = None
 
     def build(self, generator: nn.Module, discriminator: nn.Module) -> None:
         """Install the networks (and the EMA copy of the generator when an EMA is configured)."""
@@ -183,6 +208,11 @@ class AdversarialModule(GenerativeModule):
         self.manual_backward(loss)
         if self.grad_clip:
             self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+        if self._budget_timer is not None:
+            factor = schedule_factor(self.lr_schedule, time_budget_progress(self._budget_timer))
+            for group in optimizer.param_groups:
+                group.setdefault("budget_initial_lr", group["lr"])
+                group["lr"] = group["budget_initial_lr"] * factor
         if steps_done < self.lr_warmup_steps:
             for group in optimizer.param_groups:
                 group.setdefault("warmup_target_lr", group["lr"])
@@ -272,7 +302,7 @@ class AdversarialModule(GenerativeModule):
             ema.copy_(live)
 
     def on_train_epoch_end(self) -> None:
-        if self.lr_schedule:
+        if self.lr_schedule and self._budget_timer is None:
             for scheduler in self.lr_schedulers():
                 scheduler.step()
 
@@ -307,11 +337,15 @@ class AdversarialModule(GenerativeModule):
             OPTIMIZERS[self.optim[net].get("name", "adam")](getattr(self, net).parameters(), self.optim[net])
             for net in ("generator", "discriminator")
         ]
+        self._budget_timer = None
         if not self.lr_schedule:
             return optimizers
         epochs = self.trainer.max_epochs if self.trainer is not None else -1
         if not epochs or epochs < 1:
-            raise ConfigError("lr_schedule needs a positive trainer.max_epochs")
+            self._budget_timer = time_budget_timer(self.trainer)
+            if self._budget_timer is None:
+                raise ConfigError("lr_schedule needs a positive trainer.max_epochs or a trainer.max_time")
+            return optimizers
         final = self.lr_schedule.get("final_factor", 0.0)
         if self.lr_schedule["name"] == "linear":
             schedulers = [torch.optim.lr_scheduler.LinearLR(o, 1.0, final, total_iters=epochs) for o in optimizers]
