@@ -251,3 +251,12 @@ def test_emnist_balanced_split_keeps_labels_and_checks_the_class_count(tmp_path)
         idx_module(EMNISTDataModule, tmp_path, split="balanced", num_classes=26)
     with pytest.raises(ConfigError, match="unknown EMNIST split 'weird'"):
         idx_module(EMNISTDataModule, tmp_path, split="weird", num_classes=26)
+
+
+def test_mirroring_characters_is_refused_but_clothes_may_be_mirrored(tmp_path):
+    from condgan.data import FashionMNISTDataModule, GlyphsDataModule
+
+    with pytest.raises(ConfigError, match="data.augment.hflip mirrors glyphs"):
+        GlyphsDataModule(root=str(tmp_path), num_classes=26, channels=1, image_size=28, augment={"hflip": True})
+    assert FashionMNISTDataModule(root=str(tmp_path), num_classes=10, channels=1, image_size=28,
+                                  augment={"hflip": True}).augment.active

@@ -23,7 +23,8 @@ from condgan.metrics import (
     per_class_frechet_distance,
     precision_recall,
 )
-from condgan.metrics.scores import per_class_accuracy
+from condgan.metrics.scores import per_class_accuracy, per_class_kernel_distance
+from condgan.metrics.suites import class_mix, per_class_scores
 
 
 def test_identical_histograms_have_zero_divergence():
@@ -68,7 +69,15 @@ def test_kid_is_near_zero_for_the_same_distribution_and_larger_for_a_different_o
     real, same, other = torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g) + 1
     near, far = kernel_distance(real, same, subsets=20, subset_size=100), kernel_distance(real, other, subsets=20, subset_size=100)
     assert abs(near["mean"]) < far["mean"] / 10 and far["subset_size"] == 100
-    assert kernel_distance(real[:50], other, subsets=5, subset_size=1000)["subset_size"] == 50
+
+
+def test_kid_subsets_are_at_most_half_the_smaller_set_so_its_std_means_something():
+    g = torch.Generator().manual_seed(4)
+    real, fake = torch.randn(50, 8, generator=g), torch.randn(300, 8, generator=g) + 0.5
+    kid = kernel_distance(real, fake, subsets=20, subset_size=1000)
+    assert kid["subset_size"] == 25 and "half the smaller set 25" in kid["subset_size_rule"]
+    assert kid["std"] > 0, "the subsets differ"
+    assert math.isnan(kernel_distance(real[:3], fake, subsets=5)["mean"]), "no two-image subsets that differ"
 
 
 def test_per_class_fid_returns_one_value_per_class_and_finds_the_bad_class():
@@ -80,6 +89,23 @@ def test_per_class_fid_returns_one_value_per_class_and_finds_the_bad_class():
     scores = per_class_frechet_distance(real, labels, fake, labels, num_classes=5)
     assert len(scores) == 5 and scores[4] is None
     assert max(range(4), key=lambda c: scores[c]) == 2 and scores[0] < 1 < scores[2]
+    kids = per_class_kernel_distance(real, labels, fake, labels, 5, subsets=10, subset_size=1000)
+    assert len(kids) == 5 and kids[4] is None and max(range(4), key=lambda c: kids[c]) == 2
+
+
+def test_small_classes_get_their_fid_flagged_unreliable_a_warning_and_a_kid(caplog):
+    g = torch.Generator().manual_seed(5)
+    real_labels = torch.tensor([0] * 400 + [1] * 400 + [2] * 12)
+    fake_labels = torch.tensor([0] * 100 + [1] * 30 + [2] * 10)
+    real = torch.randn(len(real_labels), 16, generator=g) + real_labels[:, None].float()
+    fake = torch.randn(len(fake_labels), 16, generator=g) + fake_labels[:, None].float()
+    settings = {"per_class_min_images": 16, "kid_subsets": 10, "kid_subset_size": 1000}
+    with caplog.at_level("WARNING"):
+        scores = per_class_scores((real, real_labels), (fake, fake_labels), 4, settings)
+    assert scores["per_class_fid_reliable"] == [True, True, False, False]
+    assert all(kid is not None for kid in scores["per_class_kid"][:3]) and scores["per_class_kid"][3] is None
+    assert scores["per_class_images"] == {"reference": [400, 400, 12, 0], "generated": [100, 30, 10, 0]}
+    assert "2 of 4 classes (2, 3)" in caplog.text and "fewer than 16" in caplog.text
 
 
 def test_precision_and_recall_of_identical_overlapping_and_disjoint_sets():
@@ -144,13 +170,23 @@ def test_domain_metrics_record_their_protocol_and_rank_a_broken_generator_worse(
     classifier, _, real, _ = pattern_classifier
     good = noisy_patterns(200, 10, seed=5)
     broken = (good[0].flip(3), good[1])  # mirrored bars: wrong class evidence
-    settings = {"kid_subsets": 10, "kid_subset_size": 100, "pr_k": 3}
+    settings = {"kid_subsets": 10, "kid_subset_size": 100, "pr_k": 3, "per_class_min_images": 16}
     ok = domain_metrics(classifier, real, good, 10, settings, "patterns test split")
     bad = domain_metrics(classifier, real, broken, 10, settings, "patterns test split")
     assert ok["fid"] < bad["fid"] and ok["conditional_accuracy"] > bad["conditional_accuracy"]
-    assert len(ok["per_class_fid"]) == 10 and ok["protocol"]["generated"] == 200
+    assert len(ok["per_class_fid"]) == len(ok["per_class_kid"]) == 10 and ok["protocol"]["generated"] == 200
     assert ok["protocol"]["reference"] == "patterns test split, 200 images"
     assert ok["protocol"]["classifier_test_accuracy"] == classifier.test_accuracy
+    assert ok["protocol"]["class_mix"] == "generated labels follow the patterns test split's class frequencies"
+    assert ok["protocol"]["kid"].startswith("10 subsets of 100 images") and ok["protocol"]["per_class_min_images"] == 16
+
+
+def test_the_protocol_names_the_class_mix_of_the_generated_labels():
+    imbalanced = torch.tensor([0] * 70 + [1] * 20 + [2] * 10)
+    assert class_mix(imbalanced, torch.tensor([0] * 7 + [1] * 2 + [2]), 3, "x split") == (
+        "generated labels follow the x split's class frequencies")
+    assert class_mix(imbalanced, torch.arange(3).repeat(4), 3, "x split") == "uniform, 4 generated images per class"
+    assert class_mix(imbalanced, torch.tensor([0, 0, 1, 2, 2, 2]), 3, "x") == "as given, 1 to 3 generated images per class"
 
 
 # --- InceptionV3 ---------------------------------------------------------------------------------
@@ -189,10 +225,12 @@ def test_a_torchscript_inception_file_is_used_for_fid_and_kid(tmp_path):
     torch.jit.script(TinyInception()).save(str(path))
     extractor = InceptionFeatures(str(path))
     assert extractor.backend == "torchscript"
-    real, _ = noisy_patterns(40, 10, seed=0)
+    real, labels = noisy_patterns(40, 10, seed=0)
     features = extractor.extract(real, batch_size=16)
     assert features.shape == (40, 2048)
-    same = inception_metrics(extractor, real, real.clone(), {"kid_subsets": 5, "kid_subset_size": 20, "batch_size": 16}, "x")
-    shifted = inception_metrics(extractor, real, real // 2, {"kid_subsets": 5, "kid_subset_size": 20, "batch_size": 16}, "x")
+    settings = {"kid_subsets": 5, "kid_subset_size": 20, "batch_size": 16}
+    same = inception_metrics(extractor, (real, labels), (real.clone(), labels), 10, settings, "x")
+    shifted = inception_metrics(extractor, (real, labels), (real // 2, labels), 10, settings, "x")
     assert abs(same["fid"]) < 1e-2 < shifted["fid"]
     assert "torchscript" in same["protocol"]["extractor"] and same["protocol"]["generated"] == 40
+    assert same["protocol"]["class_mix"] == "generated labels follow the x's class frequencies"

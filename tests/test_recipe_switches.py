@@ -79,6 +79,44 @@ def test_discriminator_sees_augmented_real_and_fake_images_in_both_steps(train_c
     assert [grad for _, grad in seen[2::3]] == [True, True], "G's step scores fakes with a graph back to G"
 
 
+def test_rotation_and_shear_warp_each_image_differently_and_differentiably():
+    images = -torch.ones(32, 1, 15, 15)
+    images[:, 0, 7, 2:13] = 1.0  # a horizontal bar through the centre
+    images.requires_grad_(True)
+    warped = DiffAugment({"rotation": 40.0, "shear": 10.0})(images, torch.Generator().manual_seed(0))
+    assert warped.shape == images.shape and warped.min() >= -1 - 1e-6 and warped.max() <= 1 + 1e-6
+    bar_rows = (warped.detach()[:, 0] > 0).float().sum(2).argmax(1)
+    assert (warped.detach()[:, 0, 7] > 0).sum(1).float().mean() < 9, "the bar leaves its row in most images"
+    assert len({tuple(img.flatten().round(decimals=3).tolist()) for img in warped.detach()}) == 32 and bar_rows.numel() == 32
+    warped.sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("experiment,augmented", [("mnist_cdcgan", "model"), ("emnist_cgan_best", "model"),
+                                                  ("mnist_cdcgan_report_faithful", "data"),
+                                                  ("emnist_cgan_best_report_faithful", "data")])
+def test_augmenting_experiments_augment_for_d_unless_report_faithful(experiment, augmented, tmp_path):
+    from condgan.data.transforms import BatchAugment
+    from tests.conftest import compose_config
+
+    cfg = compose_config("train", [f"experiment={experiment}"], tmp_path, tmp_path)
+    assert BatchAugment(cfg.data.augment).active == (augmented == "data")
+    assert DiffAugment(cfg.model.diff_augment).active == (augmented == "model")
+
+
+def test_the_augmenting_gans_fakes_are_augmented_before_d(train_config):
+    model = instantiate(train_config("model.diff_augment.shear=10", "model.diff_augment.translation=0.1").model)
+    drawn, seen = [], []
+    model.generator.register_forward_hook(lambda module, args, out: drawn.append(out.detach().clone()))
+    discriminate = model.discriminate
+    model.discriminate = lambda images, labels: seen.append(images.detach().clone()) or discriminate(images, labels)
+    fit(model, batches=1, batch_size=16)
+    fake_in_d_step, fake_in_g_step = seen[1], seen[2]
+    for scored in (fake_in_d_step, fake_in_g_step):
+        assert not torch.allclose(scored, drawn[0], atol=1e-3), "D scores transformed fakes"
+    assert not torch.allclose(fake_in_d_step, fake_in_g_step, atol=1e-3), "fresh transforms in each step"
+
+
 def test_no_augmentation_by_default(train_config):
     model = instantiate(train_config().model)
     images = torch.rand(2, 1, 28, 28)
@@ -111,6 +149,34 @@ def test_ema_half_life_excludes_the_per_step_decay(train_config, override):
     with pytest.raises(Exception) as err:
         instantiate(train_config("model.ema_half_life=1000", override).model)
     assert isinstance(user_error(err.value), ConfigError)
+
+
+def test_ema_generator_samples_with_batchnorm_statistics_of_its_own_weights(train_config):
+    model = instantiate(train_config("model=cdcgan", "model.ema_decay=0.9", "model.ema_stat_batches=3",
+                                     "model.ema_stat_batch_size=16").model)
+    fit(model, batches=4)
+    ema_norm = next(m for m in model.generator_ema.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    live_norm = next(m for m in model.generator.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    inputs = []
+    hook = ema_norm.register_forward_hook(lambda module, args, out: inputs.append(args[0].detach()))
+    state, mode = torch.get_rng_state(), model.generator_ema.eval().training
+    model.refresh_ema_statistics()
+    hook.remove()
+    assert torch.equal(torch.get_rng_state(), state), "the training random state is untouched"
+    assert len(inputs) == 3 and model.generator_ema.training == mode
+    seen = torch.cat(inputs)
+    assert torch.allclose(ema_norm.running_mean, seen.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert not torch.allclose(ema_norm.running_mean, live_norm.running_mean, atol=1e-3)
+    assert ema_norm.momentum == live_norm.momentum
+
+
+def test_ema_statistics_are_fresh_in_saved_checkpoints(train_config, tmp_path):
+    model = instantiate(train_config("model=cdcgan", "model.ema_decay=0.9").model)
+    trainer = fit(model, batches=3)
+    trainer.save_checkpoint(tmp_path / "ema.ckpt")
+    saved = {k: v.clone() for k, v in model.generator_ema.state_dict().items() if "running" in k}
+    model.refresh_ema_statistics()
+    assert saved and all(torch.allclose(v, model.generator_ema.state_dict()[k]) for k, v in saved.items())
 
 
 def test_lazy_r1_every_k_steps_weighted_by_k(train_config):

@@ -86,14 +86,16 @@ def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, 
     metrics = report["metrics"]
     intensity = metrics["pixel_intensity"]
     assert intensity["kl"] > 0 and 0 < intensity["js"] < math.log(2)
-    assert intensity["protocol"] == {"reference": "glyphs test split, 104 images", "generated": 78, "bins": 256}
+    assert intensity["protocol"] == {"reference": "unpreprocessed glyphs test split, 104 images", "generated": 78,
+                                     "bins": 256, "class_mix": "generated labels follow the unpreprocessed glyphs "
+                                     "test split's class frequencies"}
     domain = metrics["domain"]
     assert domain["fid"] > 0 and 0 <= domain["conditional_accuracy"] <= 1 and len(domain["per_class_fid"]) == 26
     assert 0 <= domain["precision"] <= 1 and 0 <= domain["recall"] <= 1 and "mean" in domain["kid"]
     assert domain["protocol"]["generated"] == 78 and 0 < domain["protocol"]["classifier_test_accuracy"] <= 1
     assert "enabled=auto on cpu" in metrics["inception"]["skipped"]
     assert set(report["training"]["final"]) >= {"train/d_loss", "train/g_loss", "train/d_acc_real", "val/fid_domain"}
-    for name in ("class_grid", "latent_interpolation", "label_interpolation", "per_class_fid"):
+    for name in ("class_grid", "latent_interpolation", "label_interpolation", "per_class_fid", "per_class_kid"):
         assert (out / "eval" / f"{name}.png").is_file(), name
     assert (out / "eval" / "loss_curves.png").is_file()
     saved = json.loads((out / "eval" / "report.json").read_text())
@@ -160,3 +162,23 @@ def test_nan_loss_stops_training_and_keeps_saved_checkpoints(train_config):
         train(cfg)
     assert "\n" not in str(err.value) and "train/d_loss=nan" in str(err.value)
     assert open(last, "rb").read() == saved
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+def test_debug_overfit_trains_on_the_same_whole_batches_every_epoch(train_config, on_device):
+    import lightning as L
+
+    seen = []
+
+    class Batches(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            seen.append((trainer.current_epoch, tuple(batch[0].shape), batch[1].tolist()))
+
+    cfg = train_config("debug=overfit", "trainer.max_epochs=2", f"data.on_device={on_device}")
+    datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=2, overfit_batches=3, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[Batches()])
+    trainer.fit(model, datamodule=datamodule)
+    epochs = [[labels for epoch, _, labels in seen if epoch == e] for e in (0, 1)]
+    assert len(epochs[0]) == 3 and epochs[0] == epochs[1]
+    assert {shape for _, shape, _ in seen} == {(cfg.data.batch_size, 1, 28, 28)}

@@ -7,25 +7,31 @@ from collections.abc import Mapping
 import lightning as L
 import torch
 
+from condgan.data.statistics import class_allocation, class_matched_indices
 from condgan.errors import InceptionUnavailableError
 from condgan.metrics.classifier import DomainClassifier, classifier_for
 from condgan.metrics.inception import InceptionFeatures, inception_enabled
 from condgan.metrics.scores import conditional_accuracy, frechet_distance
 from condgan.models.base import class_column
 from condgan.utils.images import to_uint8
-from condgan.utils.sampling import generate_per_class
+from condgan.utils.sampling import generate_counts
 
 log = logging.getLogger(__name__)
 
 
 class DomainMetricsCallback(L.Callback):
     """Every ``every_n_epochs`` validation epochs, generates ``samples_per_class`` images per class
-    from a generator seeded with ``seed`` and logs, against the validation split:
+    on average from a generator seeded with ``seed``, their labels following the validation split's
+    class frequencies (:func:`~condgan.data.statistics.class_allocation`), and logs, against that split
+    as the dataset stores it (no ``data.preprocess``: ``reference_set("val")``):
 
     - ``val/fid_domain``: FID on the features of the dataset's domain classifier,
-    - ``val/cond_acc``: share of samples the classifier assigns to their label,
-    - ``val/fid_inception``: InceptionV3 FID on ``inception_samples`` images, when ``inception``
-      is true, or ``"auto"`` and the model is on a GPU (where missing weights only turn it off).
+    - ``val/cond_acc``: share of samples the classifier assigns to their label (not for one-class
+      data, whose classifier predicts rotations),
+    - ``val/fid_inception``: InceptionV3 FID of up to ``inception_samples`` validation and as many
+      generated images, both drawn across the classes in the validation split's class mix, when
+      ``inception`` is true, or ``"auto"`` and the model is on a GPU (where missing weights only
+      turn it off).
 
     The classifier is trained on the first run for a dataset and cached under ``cache_dir``
     (rank 0 trains, the other ranks then load it). Every rank computes the same numbers.
@@ -56,6 +62,7 @@ class DomainMetricsCallback(L.Callback):
         self.inception_samples = inception_samples
         self.classifier: DomainClassifier | None = None
         self.real_features: torch.Tensor | None = None
+        self.real_labels: torch.Tensor | None = None
         self.extractor: InceptionFeatures | None = None
         self.real_inception: torch.Tensor | None = None
 
@@ -68,7 +75,9 @@ class DomainMetricsCallback(L.Callback):
                 self.classifier = classifier_for(datamodule, self.settings, self.cache_dir, device)
             if rank_turn:
                 trainer.strategy.barrier("domain_classifier")
-        self.real_features = self.classifier.features(datamodule.val_set.images, self.batch_size)
+        val = datamodule.reference_set("val")
+        self.real_features = self.classifier.features(val.images, self.batch_size)
+        self.real_labels = class_column(val.labels)
         if inception_enabled(self.inception, device):
             try:
                 self.extractor = InceptionFeatures(self.inception_weights_path).to(device)
@@ -77,20 +86,22 @@ class DomainMetricsCallback(L.Callback):
                     raise
                 log.warning("val/fid_inception is off: %s", err)
                 return
-            self.real_inception = self.extractor.extract(datamodule.val_set.images[: self.inception_samples])
+            chosen = class_matched_indices(self.real_labels, self.real_labels, datamodule.num_classes,
+                                           self.inception_samples, torch.Generator().manual_seed(self.seed))
+            self.real_inception = self.extractor.extract(val.images[chosen])
 
     def metrics(self, pl_module) -> dict[str, float]:
-        images, labels = generate_per_class(
-            pl_module, self.samples_per_class, torch.Generator().manual_seed(self.seed), self.batch_size
-        )
+        k = pl_module.num_classes
+        counts = class_allocation(self.real_labels, k, k * self.samples_per_class)
+        images, labels = generate_counts(pl_module, counts, torch.Generator().manual_seed(self.seed), self.batch_size)
         self.classifier.to(pl_module.device)
         features, predicted = self.classifier.classify(images, self.batch_size)
-        values = {
-            "val/fid_domain": frechet_distance(self.real_features, features),
-            "val/cond_acc": conditional_accuracy(predicted, class_column(labels)),
-        }
+        values = {"val/fid_domain": frechet_distance(self.real_features, features)}
+        if predicted is not None:
+            values["val/cond_acc"] = conditional_accuracy(predicted, class_column(labels))
         if self.extractor is not None:
-            fake = self.extractor.extract(to_uint8(images[: self.inception_samples]))
+            chosen = class_matched_indices(class_column(labels), self.real_labels, k, self.inception_samples)
+            fake = self.extractor.extract(to_uint8(images[chosen]))
             values["val/fid_inception"] = frechet_distance(self.real_inception, fake)
         return values
 

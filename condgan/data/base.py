@@ -13,8 +13,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from condgan.data.attributes import thickness_style
-from condgan.data.batching import DeviceBatches, EpochBatchSampler
-from condgan.data.transforms import PREPROCESS_KEYS, BatchAugment, check_settings, preprocess
+from condgan.data.batching import ConsecutiveBatches, DeviceBatches, EpochBatchSampler
+from condgan.data.statistics import distance_outliers
+from condgan.data.transforms import PREPROCESS_KEYS, BatchAugment, check_settings, preprocess, resize
 from condgan.errors import ConfigError, LabelRangeError
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,13 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
     pixel count, pixels above ``style_threshold``, against the class median); labels are then rows
     ``[class, style, ...]``. Batches follow an order drawn from ``seed`` and the epoch; with
     ``on_device`` (``auto``: on a GPU) the splits stay on the accelerator and batches are indexed
-    there instead of going through a DataLoader.
+    there instead of going through a DataLoader. :meth:`reference_set` serves the splits without
+    ``data.preprocess``, the same for every experiment, for metrics to score against.
     """
 
     name = "dataset"
+    # whether a mirrored image still shows its class: not for characters (data.augment.hflip is refused)
+    mirrorable = True
 
     def __init__(
         self,
@@ -88,8 +92,15 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
             raise ConfigError(f"{self.name}: data.val_fraction={val_fraction} must lie in [0, 1)")
         self.save_hyperparameters(logger=False)
         self.augment = BatchAugment(augment)
+        if self.augment.settings.get("hflip") and not self.mirrorable:
+            raise ConfigError(
+                f"data.augment.hflip mirrors {self.name}'s characters into other shapes (b into d); "
+                "set data.augment.hflip=false"
+            )
         check_settings(preprocess, PREPROCESS_KEYS, "preprocess")
         self.removed_outliers = 0
+        self.stored_shape: tuple[int, ...] | None = None
+        self._references: dict[str, TensorBatchDataset] = {}
         self.train_set: TensorBatchDataset | None = None
         self.val_set: TensorBatchDataset | None = None
         self.test_set: TensorBatchDataset | None = None
@@ -121,7 +132,7 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
             if len(values) != len(labels):
                 raise ConfigError(
                     f"{self.name}: attribute {name!r} has {len(values)} values for {len(labels)} images; "
-                    "stored attributes cannot be combined with data.preprocess.remove_outliers"
+                    "its load_attribute must give one value per image of the split"
                 )
             if int(values.min()) < 0 or int(values.max()) >= size:
                 raise LabelRangeError(f"{self.name}: attribute {name!r} values must lie in 0..{size - 1}")
@@ -143,17 +154,89 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_set is None:
-            images, labels = self._prepared(train=True)
-            order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.hparams.seed))
-            n_val = round(len(labels) * self.hparams.val_fraction)
-            val_idx, train_idx = order[:n_val], order[n_val:]
+            images, labels, inliers = self._prepared(train=True)
+            val_idx, train_idx = self.partition(len(labels))
+            val_idx, train_idx = val_idx[inliers[val_idx]], train_idx[inliers[train_idx]]
             self.train_set = TensorBatchDataset(images[train_idx], labels[train_idx])
             self.val_set = TensorBatchDataset(images[val_idx], labels[val_idx])
         if stage in (None, "test") and self.test_set is None:
-            self.test_set = TensorBatchDataset(*self._prepared(train=False))
+            images, labels, _ = self._prepared(train=False)
+            self.test_set = TensorBatchDataset(images, labels)
 
-    def _prepared(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """One split, checked, preprocessed (``data.preprocess``) and labelled with its attributes."""
+    def partition(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices of the val and the train part of the official training split's ``n`` images as
+        stored (before any outlier is removed): ``val_fraction`` of them drawn with ``seed``."""
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.hparams.seed))
+        n_val = round(n * self.hparams.val_fraction)
+        return order[:n_val], order[n_val:]
+
+    def reference_set(self, split: str) -> TensorBatchDataset:
+        """The ``train``, ``val`` or ``test`` split as the dataset stores it, labelled by class only:
+        without ``data.preprocess`` (resized to ``data.image_size`` only where its size differs),
+        train and val being :meth:`partition`'s parts, outliers included. The same images for every
+        experiment on the dataset at one image size: what metrics train their classifier on and
+        score against. Shares the tensors of :meth:`setup`'s splits when preprocessing only resizes."""
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"reference_set({split!r}): use train, val or test")
+        if split not in self._references:
+            self._references[split] = self._reference(split)
+        return self._references[split]
+
+    def reference_name(self, split: str) -> str:
+        """How a protocol names :meth:`reference_set`'s split, e.g. ``unpreprocessed mnist test split
+        (resized from 28x28 to 64x64)``."""
+        self.reference_set(split)
+        size = self.hparams.image_size
+        stored = self.stored_shape[-2:]
+        resized = f" (resized from {stored[0]}x{stored[1]} to {size}x{size})" if stored != (size, size) else ""
+        return f"unpreprocessed {self.name} {split} split{resized}"
+
+    def _reference(self, split: str) -> TensorBatchDataset:
+        settings = check_settings(self.hparams.preprocess, PREPROCESS_KEYS, "preprocess")
+        if not any(value for key, value in settings.items() if key != "resize"):
+            self.setup("test" if split == "test" else "fit")
+            dataset = {"train": self.train_set, "val": self.val_set, "test": self.test_set}[split]
+            labels = dataset.labels if dataset.labels.dim() == 1 else dataset.labels[:, 0]
+            return TensorBatchDataset(dataset.images, labels)
+        images, labels = self._checked(train=split != "test")
+        size = self.hparams.image_size
+        images = resize(images, size) if tuple(images.shape[-2:]) != (size, size) else images
+        self._check_shape(images)
+        if split != "test":
+            val_idx, train_idx = self.partition(len(labels))
+            chosen = train_idx if split == "train" else val_idx
+            images, labels = images[chosen], labels[chosen]
+        return TensorBatchDataset(images, labels)
+
+    def _prepared(self, train: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One split, checked, preprocessed (``data.preprocess``) and labelled with its attributes,
+        and the mask of the images that ``remove_outliers`` keeps (train split; all elsewhere). The
+        outliers are found on the resized images, before denoising, and returned as a mask rather
+        than removed so that :meth:`partition` draws train/val on the split as stored."""
+        hp = self.hparams
+        settings = check_settings(hp.preprocess, PREPROCESS_KEYS, "preprocess")
+        images, labels = self._checked(train)
+        images = preprocess(images, labels, hp.num_classes, hp.image_size, {"resize": settings.get("resize")}, train)[0]
+        inliers = self._inliers(images, labels, settings.get("remove_outliers") if train else None)
+        rest = {key: value for key, value in settings.items() if key not in ("resize", "remove_outliers")}
+        images = preprocess(images, labels, hp.num_classes, hp.image_size, rest, train)[0]
+        self._check_shape(images)
+        return images, self.labelled(images, labels, train), inliers
+
+    def _inliers(self, images: torch.Tensor, labels: torch.Tensor, num_std: float | None) -> torch.Tensor:
+        """Mask of the images no farther than ``num_std`` std from their class mean (all when off)."""
+        if not num_std:
+            return torch.ones(len(labels), dtype=torch.bool)
+        outliers = distance_outliers(images, labels, self.hparams.num_classes, float(num_std))
+        removed = int(outliers.sum())
+        if removed:
+            log.info("%s: removed %d outliers of %d training images (data.preprocess.remove_outliers=%s std)",
+                     self.name, removed, len(labels), num_std)
+        self.removed_outliers += removed
+        return ~outliers
+
+    def _checked(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """One split as :meth:`load_split` gives it, checked: uint8 ``[N, C, H, W]`` images, int64 labels."""
         hp = self.hparams
         images, labels = self.load_split(train)
         if images.dtype != torch.uint8 or images.dim() != 4 or len(labels) != len(images):
@@ -167,18 +250,17 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
                 f"{self.name}: labels span {lo}..{hi} but data.num_classes={hp.num_classes} allows "
                 f"0..{hp.num_classes - 1}; fix data.num_classes or the label files"
             )
-        images, labels, removed = preprocess(images, labels.long(), hp.num_classes, hp.image_size, hp.preprocess, train)
-        if removed:
-            log.info("%s: removed %d outliers of %d training images (data.preprocess.remove_outliers=%s std)",
-                     self.name, removed, removed + len(labels), hp.preprocess["remove_outliers"])
-        self.removed_outliers = self.removed_outliers + removed if train else self.removed_outliers
+        self.stored_shape = tuple(images.shape[1:])
+        return images, labels.long()
+
+    def _check_shape(self, images: torch.Tensor) -> None:
+        hp = self.hparams
         expected = (hp.channels, hp.image_size, hp.image_size)
         if tuple(images.shape[1:]) != expected:
             raise ConfigError(
                 f"{self.name}: images are {tuple(images.shape[1:])} but the config says {expected}; fix "
                 "data.channels/data.image_size, or set data.preprocess.resize=true to resize to data.image_size"
             )
-        return images, self.labelled(images, labels, train)
 
     def keeps_data_on_device(self) -> bool:
         """``data.on_device``: true, false, or auto (on when training on a GPU)."""
@@ -189,9 +271,18 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
             return False
         return setting is True or (setting == "auto" and self.trainer.strategy.root_device.type == "cuda")
 
+    def overfitting(self) -> bool:
+        """Whether the trainer repeats its first batches (``trainer.overfit_batches``, ``debug=overfit``)."""
+        return self.trainer is not None and self.trainer.overfit_batches > 0
+
     def _loader(self, dataset: TensorBatchDataset | None, shuffle: bool) -> DataLoader | DeviceBatches:
         if dataset is None:
             raise RuntimeError(f"{self.name}: call setup() before asking for a dataloader")
+        if self.overfitting():
+            # batches in stored order, one per item: Lightning keeps the sequential sampler and
+            # takes the first overfit_batches, the same ones every epoch, on either data path
+            return DataLoader(ConsecutiveBatches(dataset, self.hparams.batch_size, shuffle and self.hparams.drop_last),
+                              batch_size=None, shuffle=False)
         batches = EpochBatchSampler(
             len(dataset), self.hparams.batch_size, shuffle, shuffle and self.hparams.drop_last, self.hparams.seed
         )

@@ -3,7 +3,7 @@
 on the accelerator (no host-to-device copy per batch)."""
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import Dataset, Sampler
 
 
 class EpochBatchSampler(Sampler[list[int]]):
@@ -66,3 +66,19 @@ class DeviceBatches:
             batches = (batches * self.world_size)[: len(self) * self.world_size]
         for index in batches[self.rank :: self.world_size][: len(self)]:
             yield self.images[index], self.labels[index]
+
+
+class ConsecutiveBatches(Dataset):
+    """A split cut into consecutive batches in its stored order, one batch per item: for
+    ``trainer.overfit_batches``, where Lightning reads items in order and keeps the first few, so
+    every epoch trains on the same batches."""
+
+    def __init__(self, dataset, batch_size: int, drop_last: bool) -> None:
+        self.dataset, self.batch_size = dataset, batch_size
+        self.count = len(dataset) // batch_size if drop_last else -(-len(dataset) // batch_size)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int):
+        return self.dataset[slice(index * self.batch_size, (index + 1) * self.batch_size)]

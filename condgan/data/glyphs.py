@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 from condgan.data.base import TensorImageDataModule
-from condgan.data.transforms import random_affine
 from condgan.errors import ConfigError
+from condgan.nets.affine import random_affine
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,7 @@ class GlyphsDataModule(TensorImageDataModule):
     """Rendered letters A-Z, generated offline in seconds and cached on disk."""
 
     name = "glyphs"
+    mirrorable = False
 
     def __init__(
         self,

@@ -48,6 +48,7 @@ class MNISTDataModule(IDXDataModule):
     """MNIST handwritten digits, 10 classes, 28x28 grayscale."""
 
     name = "mnist"
+    mirrorable = False
     source_hint = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 
 
@@ -64,6 +65,7 @@ class KMNISTDataModule(IDXDataModule):
     """Kuzushiji-MNIST: 10 cursive hiragana, 28x28 grayscale."""
 
     name = "kmnist"
+    mirrorable = False
     torchvision_dataset = datasets.KMNIST
     raw_folder = "KMNIST/raw"
     source_hint = "http://codh.rois.ac.jp/kmnist/ (the four IDX .gz files)"
@@ -89,6 +91,7 @@ class EMNISTDataModule(IDXDataModule):
     """
 
     name = "emnist"
+    mirrorable = False
     torchvision_dataset = datasets.EMNIST
     raw_folder = "EMNIST/raw"
     source_hint = "https://www.nist.gov/itl/products-and-services/emnist-dataset (gzip.zip)"

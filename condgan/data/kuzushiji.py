@@ -31,6 +31,7 @@ class Kuzushiji49DataModule(FileDataModule):
     """Kuzushiji-49 (``k49-{train,test}-{imgs,labels}.npz``), downloaded into ``root/kuzushiji49``."""
 
     name = "kuzushiji49"
+    mirrorable = False
     raw_folder = "kuzushiji49"
     source_hint = K49_URL
 

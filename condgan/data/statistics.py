@@ -1,16 +1,45 @@
 """Per-class statistics of an image set (the EMNIST report's EDA), and outliers by distance from
-the class mean: shared by ``evaluate.py task=eda`` and outlier removal."""
+the class mean: shared by ``evaluate.py task=eda`` and outlier removal; and the class mixes of the
+images that metrics compare (:func:`class_allocation`)."""
 
 import torch
 
 
-def per_class_indices(labels: torch.Tensor, num_classes: int, n: int,
+def per_class_indices(labels: torch.Tensor, num_classes: int, n: int | torch.Tensor,
                       generator: torch.Generator | None = None) -> torch.Tensor:
-    """Indices of up to ``n`` images of each class, grouped by class: the first ones, or random ones
-    drawn with ``generator``."""
+    """Indices of up to ``n`` images of each class (``n[c]`` of class ``c`` when ``n`` is a tensor of
+    counts), grouped by class: the first ones, or random ones drawn with ``generator``."""
     order = torch.arange(len(labels)) if generator is None else torch.randperm(len(labels), generator=generator)
     ordered = labels[order]
-    return torch.cat([order[ordered == c][:n] for c in range(num_classes)])
+    wanted = torch.as_tensor(n).expand(num_classes).tolist()
+    return torch.cat([order[ordered == c][:wanted[c]] for c in range(num_classes)])
+
+
+def class_allocation(labels: torch.Tensor, num_classes: int, total: int) -> torch.Tensor:
+    """How many of ``total`` images each class gets so that their class mix follows the class
+    frequencies of ``labels``: largest-remainder rounding of the proportional shares, then every
+    class that ``labels`` holds raised to at least one image (taken from the largest shares) while
+    ``total`` allows, so per-class scores exist for it. All zeros when ``labels`` is empty."""
+    counts = class_counts(labels, num_classes)
+    if counts.sum() == 0:
+        return torch.zeros(num_classes, dtype=torch.long)
+    quotas = counts.double() * total / counts.sum()
+    shares = quotas.floor().long()
+    by_remainder = torch.argsort(quotas - shares, descending=True, stable=True)
+    shares[by_remainder[: total - int(shares.sum())]] += 1
+    for c in torch.nonzero((counts > 0) & (shares == 0)).flatten().tolist():
+        if shares.max() <= 1:
+            break
+        shares[shares.argmax()] -= 1
+        shares[c] = 1
+    return shares
+
+
+def class_matched_indices(labels: torch.Tensor, reference: torch.Tensor, num_classes: int, n: int,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+    """Indices of up to ``n`` of ``labels``, grouped by class, whose class mix follows the class
+    frequencies of ``reference`` (:func:`class_allocation`); fewer where a class runs short."""
+    return per_class_indices(labels, num_classes, class_allocation(reference, num_classes, n), generator)
 
 
 def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:

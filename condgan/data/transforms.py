@@ -3,46 +3,18 @@ sharpen, resize, outlier removal) and random augmentation applied to every train
 device (rotation, shift, shear, zoom, crop with padding, horizontal flip). Nothing runs per sample
 in Python."""
 
-import math
 from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 
 from condgan.data.statistics import distance_outliers
+from condgan.nets.affine import random_affine, warp
 from condgan.errors import ConfigError
 
 CHUNK = 4096
 PREPROCESS_KEYS = ("remove_outliers", "denoise", "sharpen", "resize")
 AUGMENT_KEYS = ("rotation", "shift", "shear", "zoom", "crop_padding", "hflip")
-
-
-def random_affine(
-    n: int, generator: torch.Generator | None, rotation: float, scale: tuple[float, float], shear: float,
-    shift: float, device: torch.device | str = "cpu",
-) -> torch.Tensor:
-    """Random output-to-input affine matrices ``[n, 2, 3]`` for ``F.affine_grid``: rotation and
-    shear in degrees (uniform in +-), zoom uniform in ``scale``, shift as a fraction of the image."""
-
-    def uniform(low: float, high: float) -> torch.Tensor:
-        return torch.rand(n, generator=generator, device=device) * (high - low) + low
-
-    angle = uniform(-rotation, rotation) * math.pi / 180
-    zoom = uniform(*scale)
-    slant = uniform(-shear, shear) * math.pi / 180
-    cos, sin, tan = angle.cos(), angle.sin(), slant.tan()
-    # forward map: rotate(angle) @ shear_x(slant) @ scale(zoom); affine_grid needs its inverse
-    forward = torch.zeros(n, 2, 2, device=device)
-    forward[:, 0, 0] = cos * zoom
-    forward[:, 0, 1] = (cos * tan - sin) * zoom
-    forward[:, 1, 0] = sin * zoom
-    forward[:, 1, 1] = (sin * tan + cos) * zoom
-    inverse = torch.linalg.inv(forward)
-    offset = torch.stack([uniform(-shift, shift), uniform(-shift, shift)], dim=1) * 2
-    theta = torch.zeros(n, 2, 3, device=device)
-    theta[:, :, :2] = inverse
-    theta[:, :, 2] = -(inverse @ offset.unsqueeze(2)).squeeze(2)
-    return theta
 
 
 def _chunked(fn, images: torch.Tensor) -> torch.Tensor:
@@ -139,8 +111,7 @@ class BatchAugment:
             if padding:
                 pixels = torch.randint(-padding, padding + 1, (n, 2), device=images.device).float()
                 theta[:, :, 2] -= pixels * 2 / size
-            grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-            images = F.grid_sample(images + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
+            images = warp(images, theta)
         if s.get("hflip"):
             flip = torch.rand(n, device=images.device) < 0.5
             images = torch.where(flip[:, None, None, None], images.flip(3), images)

@@ -18,6 +18,7 @@ from condgan.metrics.scores import (
     frechet_distance,
     kernel_distance,
     per_class_frechet_distance,
+    per_class_kernel_distance,
     precision_recall,
 )
 from condgan.metrics.suites import domain_metrics, inception_metrics
@@ -37,5 +38,6 @@ __all__ = [
     "kl_divergence",
     "load_or_train_classifier",
     "per_class_frechet_distance",
+    "per_class_kernel_distance",
     "precision_recall",
 ]

@@ -1,5 +1,11 @@
-"""The per-dataset domain classifier: trained once on the real training split, cached on disk under a
-fingerprint of the data and of its settings, so a changed dataset (or setting) trains a new one."""
+"""The per-dataset domain classifier: trained once on the real training split as the dataset stores
+it (no ``data.preprocess``), cached on disk under a fingerprint of the data and of its settings, so
+a changed dataset (or setting) trains a new one and every experiment on a dataset shares one.
+
+Its objective is the class, or for a one-class dataset (where cross-entropy on one logit has no
+gradient and the net would stay at its random initialisation) the self-supervised prediction of
+by how many quarter turns an image was rotated.
+"""
 
 import hashlib
 import json
@@ -13,14 +19,57 @@ import torch
 import torch.nn.functional as F
 
 from condgan.data.base import to_signed_unit
-from condgan.models.base import class_column
+from condgan.errors import ConfigError
 from condgan.nets.classifier import DomainClassifierNet
 
 log = logging.getLogger(__name__)
 
 # bump when the training procedure changes, so stale caches are not reused
-CLASSIFIER_VERSION = 1
+# (2: one-class datasets train on rotation prediction instead of staying random)
+CLASSIFIER_VERSION = 2
 ARCHITECTURE_KEYS = ("widths", "feature_dim", "pooled_size", "dropout")
+ROTATIONS = 4
+OBJECTIVES = {
+    "classes": "class prediction",
+    "rotation": "rotation prediction (0/90/180/270 degrees, self-supervised)",
+}
+
+
+def resolve_objective(setting: str, num_classes: int) -> str:
+    """``metrics.classifier.objective``: ``classes``, ``rotation``, or ``auto`` (classes with two or
+    more classes, rotation for one class)."""
+    if setting == "auto":
+        return "classes" if num_classes > 1 else "rotation"
+    if setting not in OBJECTIVES:
+        raise ConfigError(f"metrics.classifier.objective={setting!r}: use auto, classes or rotation")
+    if setting == "classes" and num_classes < 2:
+        raise ConfigError("metrics.classifier.objective=classes needs two or more classes; use auto or rotation")
+    return setting
+
+
+def head_size(objective: str, num_classes: int) -> int:
+    """Outputs of the classifier's head: one per class, or one per quarter turn."""
+    return num_classes if objective == "classes" else ROTATIONS
+
+
+def rotated(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Each square image ``[N, C, S, S]`` rotated counter-clockwise by its number of quarter ``turns``."""
+    out = images.clone()
+    for k in range(1, ROTATIONS):
+        chosen = turns == k
+        out[chosen] = torch.rot90(images[chosen], k, dims=(2, 3))
+    return out
+
+
+def task_batch(
+    images: torch.Tensor, labels: torch.Tensor, objective: str, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and targets of one training batch: the images and their classes, or (``rotation``)
+    each image rotated by a random number of quarter turns drawn from ``generator``, and that number."""
+    if objective == "classes":
+        return images, labels
+    turns = torch.randint(0, ROTATIONS, (len(images),), generator=generator).to(images.device)
+    return rotated(images, turns), turns
 
 
 def as_signed_unit(images: torch.Tensor) -> torch.Tensor:
@@ -31,8 +80,9 @@ def as_signed_unit(images: torch.Tensor) -> torch.Tensor:
 class DomainClassifier:
     """A trained :class:`DomainClassifierNet` with a record of what it was trained on.
 
-    ``info`` holds the dataset name, the data fingerprint, the sizes of the splits, the settings,
-    the training time and ``test_accuracy`` on the real test split.
+    ``info`` holds the dataset name, the data fingerprint, the sizes of the splits, the settings
+    (``objective`` resolved), the training time and ``test_accuracy`` at the objective's task on the
+    real test split (rotation: each test image in all four orientations).
     """
 
     def __init__(self, net: DomainClassifierNet, info: Mapping) -> None:
@@ -44,6 +94,15 @@ class DomainClassifier:
         return self.info["test_accuracy"]
 
     @property
+    def objective(self) -> str:
+        return self.info["settings"]["objective"]
+
+    @property
+    def predicts_classes(self) -> bool:
+        """Whether the head predicts the class (so conditional accuracy means something)."""
+        return self.objective == "classes"
+
+    @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
 
@@ -52,23 +111,36 @@ class DomainClassifier:
         return self
 
     @torch.no_grad()
-    def classify(self, images: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-        """Penultimate features ``[N, feature_dim]`` and predicted classes (int64) of uint8 images or
-        floats in [-1, 1], in one pass, on the CPU."""
-        features, predicted = [], []
+    def outputs(self, images: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+        """Penultimate features ``[N, feature_dim]`` and the head's choice (int64: the class, or the
+        quarter turns) of uint8 images or floats in [-1, 1], in one pass, on the CPU."""
+        features, chosen = [], []
         for part in images.split(batch_size):
             h = self.net.features(as_signed_unit(part.to(self.device)))
             features.append(h.float().cpu())
-            predicted.append(self.net.head(h).argmax(1).cpu())
-        return torch.cat(features), torch.cat(predicted)
+            chosen.append(self.net.head(h).argmax(1).cpu())
+        return torch.cat(features), torch.cat(chosen)
+
+    def classify(self, images: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features and predicted classes (None unless :attr:`predicts_classes`) in one pass."""
+        features, chosen = self.outputs(images, batch_size)
+        return features, chosen if self.predicts_classes else None
 
     def features(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         """Penultimate features (CPU) of uint8 images or floats in [-1, 1]."""
-        return self.classify(images, batch_size)[0]
+        return self.outputs(images, batch_size)[0]
 
-    def predict(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-        """Predicted class (int64, CPU) of each image."""
+    def predict(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor | None:
+        """Predicted class (int64, CPU) of each image; None unless :attr:`predicts_classes`."""
         return self.classify(images, batch_size)[1]
+
+    def task_accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """Accuracy at the objective's task: the classes of ``images``, or the quarter turns of every
+        image rotated each of the four ways."""
+        if self.predicts_classes:
+            return float((self.predict(images) == labels).float().mean())
+        hits = [(self.outputs(torch.rot90(images, k, dims=(2, 3)))[1] == k).float().mean() for k in range(ROTATIONS)]
+        return float(torch.stack(hits).mean())
 
 
 def fingerprint(splits: Mapping[str, tuple[torch.Tensor, torch.Tensor]], settings: Mapping) -> str:
@@ -89,12 +161,14 @@ def train_classifier(
     settings: Mapping,
     device: torch.device | str = "cpu",
 ) -> DomainClassifierNet:
-    """Adam on cross-entropy, learning rate annealed to 0 on a cosine over ``settings["epochs"]``
-    passes of the uint8 ``train`` split."""
+    """Adam on cross-entropy at the task of ``settings["objective"]`` (:func:`task_batch`), learning
+    rate annealed to 0 on a cosine over ``settings["epochs"]`` passes of the uint8 ``train`` split."""
     images, labels = train
+    objective = settings["objective"]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings["seed"])
-        net = DomainClassifierNet(num_classes, images.shape[1], **{k: settings[k] for k in ARCHITECTURE_KEYS})
+        net = DomainClassifierNet(head_size(objective, num_classes), images.shape[1],
+                                  **{k: settings[k] for k in ARCHITECTURE_KEYS})
     net.to(device).train()
     optimizer = torch.optim.Adam(net.parameters(), lr=settings["lr"])
     steps = settings["epochs"] * -(-len(labels) // settings["batch_size"])
@@ -104,8 +178,9 @@ def train_classifier(
         for idx in torch.randperm(len(labels), generator=order).split(settings["batch_size"]):
             if len(idx) < 2:
                 continue
-            logits = net(to_signed_unit(images[idx].to(device)))
-            loss = F.cross_entropy(logits, labels[idx].to(device))
+            batch = to_signed_unit(images[idx].to(device)), labels[idx].to(device)
+            inputs, targets = task_batch(*batch, objective, order)
+            loss = F.cross_entropy(net(inputs), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -124,17 +199,19 @@ def load_or_train_classifier(
 ) -> DomainClassifier:
     """The classifier for these splits from ``cache_dir``, or a newly trained (and cached) one.
 
-    ``settings``: ``widths``, ``feature_dim``, ``pooled_size``, ``dropout`` (architecture) and
-    ``epochs``, ``batch_size``, ``lr``, ``seed`` (training).
+    ``settings``: ``widths``, ``feature_dim``, ``pooled_size``, ``dropout`` (architecture),
+    ``epochs``, ``batch_size``, ``lr``, ``seed`` (training) and ``objective`` (:func:`resolve_objective`;
+    ``auto`` when absent).
     """
-    settings = dict(settings)
+    settings = {**settings, "objective": resolve_objective(settings.get("objective", "auto"), num_classes)}
     key = fingerprint({"train": train, "test": test}, settings)
     path = Path(cache_dir) / f"{name}-{key[:16]}.pt"
     channels = train[0].shape[1]
     if path.is_file():
         try:
             stored = torch.load(path, map_location="cpu", weights_only=True)
-            net = DomainClassifierNet(num_classes, channels, **{k: settings[k] for k in ARCHITECTURE_KEYS})
+            net = DomainClassifierNet(head_size(settings["objective"], num_classes), channels,
+                                      **{k: settings[k] for k in ARCHITECTURE_KEYS})
             net.load_state_dict(stored["state_dict"])
             log.info("domain classifier for %s from %s (test accuracy %.4f)", name, path, stored["info"]["test_accuracy"])
             return DomainClassifier(net, stored["info"]).to(device)
@@ -143,11 +220,12 @@ def load_or_train_classifier(
     start = time.perf_counter()
     net = train_classifier(train, num_classes, settings, device)
     seconds = time.perf_counter() - start
-    classifier = DomainClassifier(net, {})
-    accuracy = float((classifier.predict(test[0]) == test[1]).float().mean())
+    classifier = DomainClassifier(net, {"settings": settings})
+    accuracy = classifier.task_accuracy(*test)
     classifier.info = {
         "dataset": name,
         "fingerprint": key,
+        "objective": OBJECTIVES[settings["objective"]],
         "train_images": len(train[1]),
         "test_images": len(test[1]),
         "test_accuracy": accuracy,
@@ -159,18 +237,18 @@ def load_or_train_classifier(
     partial = path.with_suffix(".tmp")
     torch.save({"state_dict": net.state_dict(), "info": classifier.info}, partial)
     partial.replace(path)
-    log.info("trained the domain classifier for %s in %.1f s: test accuracy %.4f, cached at %s",
-             name, seconds, accuracy, path)
+    log.info("trained the domain classifier (%s) for %s in %.1f s: test accuracy %.4f, cached at %s",
+             settings["objective"], name, seconds, accuracy, path)
     return classifier
 
 
 def classifier_for(datamodule, settings: Mapping, cache_dir: str | Path, device: torch.device | str = "cpu") -> DomainClassifier:
-    """The domain classifier of a :class:`~condgan.data.base.TensorImageDataModule`'s data:
-    trained on its train split, tested on its test split (both loaded here if needed)."""
-    datamodule.setup("fit")
-    datamodule.setup("test")
-    train, test = datamodule.train_set, datamodule.test_set
+    """The domain classifier of a :class:`~condgan.data.base.TensorImageDataModule`'s data: trained
+    on its train split and tested on its test split, both without the experiment's preprocessing
+    (:meth:`~condgan.data.base.TensorImageDataModule.reference_set`), so every experiment on the
+    dataset at one image size gets the same one."""
+    train, test = datamodule.reference_set("train"), datamodule.reference_set("test")
     return load_or_train_classifier(
-        datamodule.name, (train.images, class_column(train.labels)), (test.images, class_column(test.labels)),
+        datamodule.name, (train.images, train.labels), (test.images, test.labels),
         datamodule.num_classes, settings, cache_dir, device,
     )

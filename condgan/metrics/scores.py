@@ -1,5 +1,5 @@
 """Scores of generated images computed on features that were extracted once (by the domain
-classifier or by InceptionV3): FID and KID through torchmetrics, per-class FID, improved
+classifier or by InceptionV3): FID and KID through torchmetrics, per-class FID and KID, improved
 precision/recall, and conditional accuracy."""
 
 import math
@@ -36,9 +36,17 @@ def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
 def kernel_distance(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, subset_size: int = 1000) -> dict:
     """KID (cubic polynomial kernel MMD, torchmetrics) averaged over random subsets: mean and std.
 
-    The subset size is capped by the smaller set; the seed is fixed so repeated calls agree.
+    The subset size is ``subset_size``, at most half the smaller set, so that the random subsets
+    differ (were every subset the whole set, their std would be 0 whatever the data); the output's
+    ``subset_size_rule`` says so. Mean and std are NaN when that leaves fewer than 2 images a
+    subset. The seed is fixed so repeated calls agree.
     """
-    size = min(subset_size, len(real), len(fake))
+    half = min(len(real), len(fake)) // 2
+    size = min(subset_size, half)
+    result = {"subsets": subsets, "subset_size": size,
+              "subset_size_rule": f"min(requested {subset_size}, half the smaller set {half})"}
+    if size < 2:
+        return {"mean": float("nan"), "std": float("nan"), **result}
     with warnings.catch_warnings():  # torchmetrics warns that KID keeps its features: they are ours already
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
         metric = KernelInceptionDistance(feature=PrecomputedFeatures(real.shape[1]), subsets=subsets, subset_size=size)
@@ -47,7 +55,7 @@ def kernel_distance(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         mean, std = metric.compute()
-    return {"mean": float(mean), "std": float(std), "subsets": subsets, "subset_size": size}
+    return {"mean": float(mean), "std": float(std), **result}
 
 
 def per_class_frechet_distance(
@@ -59,6 +67,20 @@ def per_class_frechet_distance(
     for c in range(num_classes):
         r, f = real[real_labels == c], fake[fake_labels == c]
         score = frechet_distance(r, f)
+        scores.append(None if math.isnan(score) else score)
+    return scores
+
+
+def per_class_kernel_distance(
+    real: torch.Tensor, real_labels: torch.Tensor, fake: torch.Tensor, fake_labels: torch.Tensor, num_classes: int,
+    subsets: int = 100, subset_size: int = 1000,
+) -> list[float | None]:
+    """One KID mean per class between the real and generated features of that class (None when a
+    class has fewer than 4 images on either side: no two-image subsets that differ). Unlike FID,
+    KID is unbiased in the number of images and needs no covariance, so it holds for small classes."""
+    scores: list[float | None] = []
+    for c in range(num_classes):
+        score = kernel_distance(real[real_labels == c], fake[fake_labels == c], subsets, subset_size)["mean"]
         scores.append(None if math.isnan(score) else score)
     return scores
 

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Timer
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from condgan.errors import ConfigError, NonFiniteLossError
 from condgan.models import losses
@@ -20,6 +21,8 @@ OPTIMIZERS = {
     "rmsprop": lambda params, cfg: torch.optim.RMSprop(params, lr=cfg["lr"]),
 }
 SCHEDULES = ("linear", "cosine")
+# logged terms computed from (fp16-scaled) input gradients
+PENALTY_LOGS = ("train/d_gp", "train/d_r1")
 
 
 def schedule_factor(schedule: Mapping, progress: float) -> float:
@@ -66,11 +69,15 @@ class AdversarialModule(GenerativeModule):
       (stepped per epoch) or, when ``max_epochs`` is -1, over ``trainer.max_time`` (set before every
       step from the fraction of the time budget spent);
       ``lr_warmup_steps``: both learning rates rise linearly from 0 over each net's first steps;
-    - ``grad_clip``: gradient-norm clipping through ``self.clip_gradients``;
+    - ``grad_clip``: gradient-norm clipping through ``self.clip_gradients``, of unscaled gradients
+      under ``16-mixed`` (in :meth:`on_before_optimizer_step`); GP and R1 scale D's output by the
+      gradient scaler's scale before their input-gradient pass and unscale after (AMP's recipe);
     - an exponential moving average of G, used for sampling and updated after each generator step:
       ``ema_decay`` per step once ``ema_start`` generator steps have passed (a plain copy before),
       or ``ema_half_life`` in images (independent of the batch size), capped at ``ema_rampup`` x the
-      images seen so far when a ramp-up is set (StyleGAN2-ADA's rule).
+      images seen so far when a ramp-up is set (StyleGAN2-ADA's rule). The EMA generator's
+      BatchNorm statistics are its own, not the live generator's: recomputed for the EMA weights
+      (:meth:`refresh_ema_statistics`) before every validation and at the end of every epoch.
     """
 
     generator: nn.Module
@@ -97,6 +104,8 @@ class AdversarialModule(GenerativeModule):
         ema_start: int = 0,
         ema_half_life: float | None = None,
         ema_rampup: float | None = None,
+        ema_stat_batches: int = 8,
+        ema_stat_batch_size: int = 256,
         lr_schedule: Mapping | None = None,
         lr_warmup_steps: int = 0,
         attributes: Mapping[str, int] | None = None,
@@ -112,6 +121,10 @@ class AdversarialModule(GenerativeModule):
             raise ConfigError(
                 f"ema_half_life={ema_half_life}: give a positive half-life in images and set model.ema_decay=null "
                 "(one of the two EMA rules)"
+            )
+        if ema_stat_batches < 0 or ema_stat_batch_size < 2:
+            raise ConfigError(
+                f"ema_stat_batches={ema_stat_batches} must be >= 0 and ema_stat_batch_size={ema_stat_batch_size} >= 2"
             )
         if r1_every < 1 or lr_warmup_steps < 0:
             raise ConfigError(f"r1_every={r1_every} must be >= 1 and lr_warmup_steps={lr_warmup_steps} >= 0")
@@ -137,6 +150,8 @@ class AdversarialModule(GenerativeModule):
         self.ema_start = ema_start
         self.ema_half_life = ema_half_life
         self.ema_rampup = ema_rampup
+        self.ema_stat_batches = ema_stat_batches
+        self.ema_stat_batch_size = ema_stat_batch_size
         self.lr_schedule = lr_schedule
         self.lr_warmup_steps = lr_warmup_steps
         self.generator_ema: nn.Module | None = None
@@ -154,8 +169,16 @@ class AdversarialModule(GenerativeModule):
             )
         self.generator = generator
         self.discriminator = discriminator
+        self._buffer_modules = []
         if self.ema_decay is not None or self.ema_half_life is not None:
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
+            # modules whose buffers the EMA copy takes from G each step (BatchNorm statistics it
+            # computes itself); modules, not tensors, since moving to a device replaces the tensors
+            self._buffer_modules = [
+                (ema_module, live_module)
+                for ema_module, live_module in zip(self.generator_ema.modules(), generator.modules())
+                if not isinstance(ema_module, _BatchNorm) and next(ema_module.buffers(recurse=False), None) is not None
+            ]
 
     def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.standard_normal(n, self.noise_dim, generator)
@@ -185,10 +208,12 @@ class AdversarialModule(GenerativeModule):
         family adds by overriding this method."""
         terms = {}
         if self.gradient_penalty:
-            terms["gp"] = self.gradient_penalty * losses.gradient_penalty(self._adversarial_output, real, fake, labels)
+            terms["gp"] = self.gradient_penalty * losses.gradient_penalty(
+                self._adversarial_output, real, fake, labels, loss_scale=self.loss_scale()
+            )
         if self.r1_penalty and self.count("discriminator_steps") % self.r1_every == 0:
             gamma = self.r1_penalty * self.r1_every
-            terms["r1"] = 0.5 * gamma * losses.r1_penalty(self._adversarial_output, real, labels)
+            terms["r1"] = 0.5 * gamma * losses.r1_penalty(self._adversarial_output, real, labels, self.loss_scale())
         if self.aux_weight:
             classes = class_column(labels)
             terms["class"] = self.aux_weight * 0.5 * (F.cross_entropy(real_aux, classes) + F.cross_entropy(fake_aux, classes))
@@ -203,11 +228,25 @@ class AdversarialModule(GenerativeModule):
             return {}
         return {"class": self.aux_weight * F.cross_entropy(fake_aux, class_column(labels))}
 
+    def gradient_scaler(self) -> torch.amp.GradScaler | None:
+        """The trainer's fp16 gradient scaler (``16-mixed`` precision), else None."""
+        scaler = getattr(self._trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+        return scaler if scaler is not None and scaler.is_enabled() else None
+
+    def loss_scale(self) -> float:
+        """The fp16 gradient scaler's current scale under ``16-mixed`` precision, else 1."""
+        scaler = self.gradient_scaler()
+        return 1.0 if scaler is None else float(scaler.get_scale())
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """Clip gradient norms (``grad_clip``) here: under ``16-mixed`` Lightning has unscaled the
+        gradients by now, so the bound applies to the true gradients at every precision."""
+        if self.grad_clip:
+            self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+
     def _step(self, optimizer, loss: torch.Tensor, steps_done: int) -> None:
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
-        if self.grad_clip:
-            self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
         if self._budget_timer is not None:
             factor = schedule_factor(self.lr_schedule, time_budget_progress(self._budget_timer))
             for group in optimizer.param_groups:
@@ -259,7 +298,10 @@ class AdversarialModule(GenerativeModule):
             "train/d_acc_fake": (fake_out <= threshold).float().mean(),
             **terms,
         }
-        self._check_finite({**losses_, **metrics}, batch_idx)
+        # under fp16 an overflowing penalty gradient is the scaler's to handle (it skips the step)
+        scaled = self.gradient_scaler() is not None
+        self._check_finite({k: v for k, v in {**losses_, **metrics}.items() if not (scaled and k in PENALTY_LOGS)},
+                           batch_idx)
         self.log_dict(losses_, prog_bar=True)
         self.log_dict(metrics)
 
@@ -298,10 +340,39 @@ class AdversarialModule(GenerativeModule):
             return
         for ema, live in zip(self.generator_ema.parameters(), self.generator.parameters()):
             ema.lerp_(live, 1.0 - decay)
-        for ema, live in zip(self.generator_ema.buffers(), self.generator.buffers()):
-            ema.copy_(live)
+        for ema_module, live_module in self._buffer_modules:
+            for ema, live in zip(ema_module.buffers(recurse=False), live_module.buffers(recurse=False)):
+                ema.copy_(live)
+
+    @torch.no_grad()
+    def refresh_ema_statistics(self) -> None:
+        """Standing statistics: the EMA generator's BatchNorm running mean and variance recomputed
+        for its own weights, as the equal-weight average over ``ema_stat_batches`` batches of
+        ``ema_stat_batch_size`` fresh noise vectors and uniform labels drawn from a fixed seed (the
+        training random state is untouched)."""
+        norms = [m for m in self.generator_ema.modules() if isinstance(m, _BatchNorm) and m.track_running_stats] \
+            if self.generator_ema is not None else []
+        if not norms or not self.ema_stat_batches:
+            return
+        momenta = [norm.momentum for norm in norms]
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None
+        was_training, seed = self.generator_ema.training, torch.Generator().manual_seed(0)
+        self.generator_ema.train()
+        for _ in range(self.ema_stat_batches):
+            classes = torch.randint(self.num_classes, (self.ema_stat_batch_size,), generator=seed)
+            noise = self.latent(self.ema_stat_batch_size, seed)
+            self.generator_ema(noise, self.with_attributes(classes.to(self.device)))
+        self.generator_ema.train(was_training)
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+
+    def on_validation_epoch_start(self) -> None:
+        self.refresh_ema_statistics()
 
     def on_train_epoch_end(self) -> None:
+        self.refresh_ema_statistics()
         if self.lr_schedule and self._budget_timer is None:
             for scheduler in self.lr_schedulers():
                 scheduler.step()

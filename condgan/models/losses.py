@@ -54,23 +54,28 @@ def generator_loss(name: str, fake: torch.Tensor) -> torch.Tensor:
     return _GENERATOR[name](fake)
 
 
-def _input_gradients(discriminator: Callable, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def _input_gradients(
+    discriminator: Callable, images: torch.Tensor, labels: torch.Tensor, loss_scale: float = 1.0
+) -> torch.Tensor:
+    """Gradients of D's summed output w.r.t. its input images, ``[N, pixels]``. Under fp16 mixed
+    precision pass the gradient scaler's ``loss_scale``: the output is scaled before the backward
+    pass (so small gradients do not underflow in fp16) and the gradients unscaled after it."""
     images = images.detach().requires_grad_(True)
     outputs = discriminator(images, labels)
-    (grads,) = torch.autograd.grad(outputs.sum(), images, create_graph=True)
-    return grads.flatten(1)
+    (grads,) = torch.autograd.grad(outputs.sum() * loss_scale, images, create_graph=True)
+    return grads.flatten(1) / loss_scale
 
 
 def gradient_penalty(
     discriminator: Callable, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | None = None, loss_scale: float = 1.0,
 ) -> torch.Tensor:
     """WGAN-GP: mean of (||grad_x D(x)|| - 1)^2 at random points between real and fake images."""
     alpha = torch.rand(len(real), 1, 1, 1, device=real.device, generator=generator)
     mixed = alpha * real.detach() + (1 - alpha) * fake.detach()
-    return (_input_gradients(discriminator, mixed, labels).norm(2, dim=1) - 1).pow(2).mean()
+    return (_input_gradients(discriminator, mixed, labels, loss_scale).norm(2, dim=1) - 1).pow(2).mean()
 
 
-def r1_penalty(discriminator: Callable, real: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def r1_penalty(discriminator: Callable, real: torch.Tensor, labels: torch.Tensor, loss_scale: float = 1.0) -> torch.Tensor:
     """R1: mean squared gradient norm of D at real images (multiply by gamma / 2)."""
-    return _input_gradients(discriminator, real, labels).pow(2).sum(1).mean()
+    return _input_gradients(discriminator, real, labels, loss_scale).pow(2).sum(1).mean()

@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from condgan.errors import ConfigError
+from condgan.nets.affine import random_affine, warp
 
-DIFF_AUGMENT_KEYS = ("translation", "cutout", "brightness", "contrast", "saturation")
+DIFF_AUGMENT_KEYS = ("translation", "cutout", "brightness", "contrast", "saturation", "rotation", "shear", "zoom")
 
 
 class DiffAugment:
@@ -23,6 +24,8 @@ class DiffAugment:
     - ``saturation``: scale each image's distance from its grey value by a factor in [1 - s, 1 + s]
       (RGB images only; a no-op on one channel);
     - ``contrast``: scale each image's distance from its mean by a factor in [1 - c, 1 + c];
+    - ``rotation`` / ``shear`` (degrees, uniform in +-) and ``zoom`` (scale uniform in
+      [1 - zoom, 1 + zoom]): one bilinear affine warp per image, uncovered pixels black;
     - ``translation``: shift by up to this fraction of the size (integer pixels, zero padding = black);
     - ``cutout``: blank (black) one square of this fraction of the size at a random place.
 
@@ -34,9 +37,9 @@ class DiffAugment:
         unknown = sorted(set(settings) - set(DIFF_AUGMENT_KEYS))
         if unknown:
             raise ConfigError(f"unknown model.diff_augment option(s) {', '.join(unknown)}; known: {', '.join(DIFF_AUGMENT_KEYS)}")
-        for key in ("translation", "cutout"):
+        for key in ("translation", "cutout", "zoom"):
             if not 0.0 <= float(settings.get(key) or 0.0) < 1.0:
-                raise ConfigError(f"model.diff_augment.{key}={settings[key]} must lie in [0, 1) (a fraction of the image size)")
+                raise ConfigError(f"model.diff_augment.{key}={settings[key]} must lie in [0, 1) (a fraction)")
         self.settings = {key: float(settings.get(key) or 0.0) for key in DIFF_AUGMENT_KEYS}
         self.active = any(self.settings.values())
 
@@ -57,6 +60,9 @@ class DiffAugment:
         if s["contrast"]:
             mean = images.mean(dim=(1, 2, 3), keepdim=True)
             images = mean + (images - mean) * (1 + uniform(1, 1, 1) * s["contrast"])
+        if s["rotation"] or s["shear"] or s["zoom"]:
+            theta = random_affine(n, generator, s["rotation"], (1 - s["zoom"], 1 + s["zoom"]), s["shear"], 0.0, device)
+            images = warp(images, theta)
         if s["translation"]:
             images = self._translate(images, s["translation"], generator)
         if s["cutout"]:

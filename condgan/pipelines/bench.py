@@ -124,7 +124,7 @@ def time_domain_fid(model, datamodule, cfg: DictConfig, device: torch.device) ->
     beforehand), and the FID itself."""
     settings = OmegaConf.to_container(cfg.metrics, resolve=True)
     classifier = classifier_for(datamodule, settings["classifier"], settings["classifier_cache_dir"], device)
-    real = classifier.features(datamodule.test_set.images)
+    real = classifier.features(datamodule.reference_set("test").images)
     model.to(device)
     synchronize(device)
     start = time.perf_counter()

@@ -9,9 +9,10 @@ of ``checkpoints/<leaderboard.checkpoint>.ckpt``, else ``last.ckpt``) goes to ``
 that fails is recorded with its last error line, and the others still run.
 
 Written here: ``leaderboard.md`` / ``leaderboard.json`` (a row per entry and the floor row: the
-dataset's validation split against its test split through the same metric function and domain
-classifier as the generated images), ``domain_fid.png`` (a bar per entry) and ``grids.png`` (every
-entry's class grid beside real validation images, labelled).
+dataset's validation split, in the class mix the entries generate, against the report's reference
+split through the same metric function and domain classifier as the generated images),
+``domain_fid.png`` (a bar per entry) and ``grids.png`` (every entry's class grid beside real
+validation images, labelled).
 """
 
 import json
@@ -32,14 +33,14 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from condgan.data.base import to_signed_unit
-from condgan.data.statistics import per_class_indices
+from condgan.data.statistics import class_matched_indices, per_class_indices
 from condgan.errors import ConfigError
 from condgan.metrics.classifier import DomainClassifier, classifier_for
 from condgan.metrics.suites import domain_metrics
 from condgan.models.base import class_column
 from condgan.models.checkpoint import read_checkpoint
 from condgan.pipelines.common import compose_train_config, device_name, resolve_device
-from condgan.pipelines.report import evaluate_checkpoint
+from condgan.pipelines.report import evaluate_checkpoint, reference_split
 from condgan.utils.images import class_grid
 from condgan.utils.plots import bar_chart, image_panels
 from condgan.utils.resolvers import on_gpu
@@ -57,7 +58,7 @@ COLUMNS = (
     ("domain FID", "fid", "{:.3f}"),
     ("domain KID", "kid", "{:.4f}"),
     ("class FID worst/best", "class_fid_ratio", "{:.2f}"),
-    ("worst class", "worst_class", "{}"),
+    ("worst class (KID)", "worst_class", "{}"),
     ("precision", "precision", "{:.3f}"),
     ("recall", "recall", "{:.3f}"),
     ("cond. acc.", "conditional_accuracy", "{:.3f}"),
@@ -201,16 +202,17 @@ def run_facts(run_dir: Path) -> dict:
 
 
 def floor_metrics(classifier: DomainClassifier, datamodule, per_class: int, settings: dict, seed: int) -> dict:
-    """The real-vs-real floor: up to ``per_class`` validation images of every class (as many as each
-    entry generates) against the whole test split, through the entries' metric function."""
-    val, test = datamodule.val_set, datamodule.test_set
+    """The real-vs-real floor: validation images in the class mix each entry generates (``per_class``
+    per class on average, following the reference split's class frequencies; fewer where the
+    validation split runs short) against the whole reference split, through the entries' metric function."""
+    val, k = datamodule.reference_set("val"), datamodule.num_classes
+    real_images, real_labels, reference = reference_split(datamodule)
     val_labels = class_column(val.labels)
-    chosen = per_class_indices(val_labels, datamodule.num_classes, per_class, torch.Generator().manual_seed(seed))
+    chosen = class_matched_indices(val_labels, real_labels, k, k * per_class, torch.Generator().manual_seed(seed))
     if len(chosen) < 2:
         return {"skipped": f"the validation split has {len(chosen)} images (data.val_fraction)"}
-    reference = f"{datamodule.name} test split"
-    return domain_metrics(classifier, (test.images, class_column(test.labels)),
-                          (val.images[chosen], val_labels[chosen]), datamodule.num_classes, settings, reference)
+    return domain_metrics(classifier, (real_images, real_labels), (val.images[chosen], val_labels[chosen]), k,
+                          settings, reference)
 
 
 def real_grid(datamodule, per_class: int) -> np.ndarray:
@@ -239,11 +241,14 @@ def summary_of(metrics: dict, class_names: list[str]) -> dict:
         "recall": domain["recall"],
         "conditional_accuracy": domain["conditional_accuracy"],
     }
-    per_class = [(fid, name) for fid, name in zip(domain["per_class_fid"], class_names) if fid is not None]
-    if per_class:
-        worst, best = max(per_class), min(per_class)
-        summary["worst_class"] = worst[1]
+    reliable = [(fid, name) for fid, ok, name in zip(domain["per_class_fid"], domain["per_class_fid_reliable"],
+                                                     class_names) if fid is not None and ok]
+    if reliable:
+        worst, best = max(reliable), min(reliable)
         summary["class_fid_ratio"] = worst[0] / best[0] if best[0] > 0 else None
+    kids = [(kid, name) for kid, name in zip(domain["per_class_kid"], class_names) if kid is not None]
+    if kids:
+        summary["worst_class"] = max(kids)[1]
     return summary
 
 
@@ -341,8 +346,10 @@ def markdown(board: dict) -> str:
         f"- metrics: {header['generated']} against the {header['reference']}; domain classifier test "
         f"accuracy {header['classifier_test_accuracy']:.3f}; checkpoint: {header['checkpoint']} "
         "(lowest val/fid_domain; last.ckpt where there is none)",
-        f"- floor: {header['floor_images']} validation images, class-balanced, against the same test split "
-        "through the same metric function and classifier",
+        f"- floor: {header['floor_images']} validation images, in the entries' class mix, against the same "
+        "reference split through the same metric function and classifier",
+        f"- per class: FID worst/best over the classes with at least {header['per_class_min_images']} reference "
+        "and generated images (`metrics.per_class_min_images`); worst class: highest per-class KID",
         "",
         "| rank | entry | " + " | ".join(h for h, _, _ in COLUMNS) + " | status |",
         "|" + "---|" * (len(COLUMNS) + 3),
@@ -382,13 +389,16 @@ def draw_pictures(board: dict, datamodule, grid_per_class: int, out: Path) -> di
 def setup_of(cfg: DictConfig, shared: DictConfig, datamodule, classifier: DomainClassifier, floor: dict) -> dict:
     """The header facts of the table: dataset, budget, device, versions, protocol."""
     settings = cfg.leaderboard
+    _, real_labels, reference = reference_split(datamodule)
     return {
         "dataset": datamodule.name, "budget_s": float(settings.budget_s), "max_time": max_time(settings.budget_s),
         "max_epochs": settings.max_epochs, "device": device_name(resolve_device("cuda" if on_gpu(str(shared.trainer.accelerator), True, False) else "cpu")),
         "torch": torch.__version__, "lightning": L.__version__, "precision": [str(shared.trainer.precision)],
         "overrides": [str(o) for o in settings.overrides or []], "checkpoint": settings.checkpoint,
-        "reference": f"{datamodule.name} test split, {len(datamodule.test_set.labels)} images",
-        "generated": f"{cfg.samples_per_class} generated images per class",
+        "reference": f"{reference}, {len(real_labels)} images",
+        "generated": f"{cfg.samples_per_class} generated images per class on average (labels in the reference's "
+                     "class mix)",
+        "per_class_min_images": cfg.metrics.per_class_min_images,
         "classifier_test_accuracy": classifier.test_accuracy, "classifier": classifier.info.get("cache_file"),
         "floor_images": floor.get("protocol", {}).get("generated", 0),
     }

@@ -4,8 +4,11 @@ of every run under a (multi)run folder with a comparison table.
 Per run: ``report.md``, ``report.json``, ``class_grid.png``, ``samples.npz`` (uint8 NHWC images,
 int64 labels (``[N]``, or ``[N, 1 + attributes]`` rows named by ``label_columns``), class names),
 ``latent_interpolation.png``, ``label_interpolation.png``,
-``per_class_fid.png``, ``loss_curves.png`` (from the run's TensorBoard logs),
+``per_class_fid.png``, ``per_class_kid.png``, ``loss_curves.png`` (from the run's TensorBoard logs),
 ``reconstructions.png`` (autoencoders), and the same pictures and numbers in ``tensorboard/``.
+
+The generated labels follow the reference split's class frequencies (``samples_per_class`` per
+class on average; uniform when the data is missing), as each metric's protocol records.
 """
 
 import json
@@ -21,11 +24,12 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
 from condgan.data.base import to_signed_unit
+from condgan.data.statistics import class_allocation, class_matched_indices
 from condgan.errors import CheckpointError, CondganError, ConfigError
 from condgan.metrics import intensity_divergences
 from condgan.metrics.classifier import classifier_for
 from condgan.metrics.inception import InceptionFeatures, inception_enabled
-from condgan.metrics.suites import domain_metrics, inception_metrics, matched_subset
+from condgan.metrics.suites import class_mix, domain_metrics, inception_metrics
 from condgan.models import load_generative_model
 from condgan.models.base import CHECKPOINT_KEY, GenerativeModule, class_column
 from condgan.models.checkpoint import import_class, read_checkpoint
@@ -34,7 +38,7 @@ from condgan.utils.images import class_grid, save_png, to_uint8
 from condgan.utils.interpolation import label_interpolation, latent_interpolation
 from condgan.utils.plots import bar_chart, loss_curves
 from condgan.utils.run_logs import read_scalars
-from condgan.utils.sampling import generate_per_class, grid_samples
+from condgan.utils.sampling import generate_counts, grid_samples
 
 log = logging.getLogger(__name__)
 
@@ -110,33 +114,50 @@ def attempt(name: str, compute: Callable[[], dict]) -> dict:
         return {"skipped": reason}
 
 
+def reference_split(datamodule) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The real images the samples are scored against, their classes, and the split's name: the
+    test split without the experiment's ``data.preprocess``, the same for every experiment on the
+    dataset (:meth:`~condgan.data.base.TensorImageDataModule.reference_set`)."""
+    test = datamodule.reference_set("test")
+    return test.images, test.labels, datamodule.reference_name("test")
+
+
+def generated_counts(datamodule, num_classes: int, per_class: int) -> torch.Tensor:
+    """How many images of each class to generate: ``per_class`` on average, in the class mix of the
+    reference split (uniform when there is no data to read it from)."""
+    if datamodule is None:
+        return torch.full((num_classes,), per_class)
+    return class_allocation(reference_split(datamodule)[1], num_classes, num_classes * per_class)
+
+
 def metrics_of(
     datamodule, images: torch.Tensor, labels: torch.Tensor, cfg: DictConfig, device: torch.device
 ) -> dict:
-    """Every metric of the samples against the real test split, each with its protocol; what cannot
-    be computed here (Inception weights missing offline) is ``{"skipped": reason}``."""
-    real_images, real_labels = datamodule.test_set.images, class_column(datamodule.test_set.labels)
+    """Every metric of the samples against the real :func:`reference_split`, each with its protocol;
+    what cannot be computed here (Inception weights missing offline) is ``{"skipped": reason}``."""
+    real_images, real_labels, reference = reference_split(datamodule)
     labels = class_column(labels)
-    reference = f"{datamodule.name} test split"
+    k = datamodule.num_classes
     settings = OmegaConf.to_container(cfg.metrics, resolve=True)
     results = {
         "pixel_intensity": {
             **intensity_divergences(real_images, images, cfg.intensity_bins),
             "protocol": {"reference": f"{reference}, {len(real_images)} images", "generated": len(images),
-                         "bins": cfg.intensity_bins},
+                         "class_mix": class_mix(real_labels, labels, k, reference), "bins": cfg.intensity_bins},
         }
     }
     classifier = classifier_for(datamodule, settings["classifier"], settings["classifier_cache_dir"], device)
-    results["domain"] = domain_metrics(
-        classifier, (real_images, real_labels), (images, labels), datamodule.num_classes, settings, reference
-    )
+    results["domain"] = domain_metrics(classifier, (real_images, real_labels), (images, labels), k, settings,
+                                       reference)
     inception = settings["inception"]
     if inception_enabled(inception["enabled"], device):
         def compute_inception() -> dict:
             extractor = InceptionFeatures(inception["weights_path"]).to(device)
             n = inception["samples"]
+            real = class_matched_indices(real_labels, real_labels, k, n, torch.Generator().manual_seed(cfg.seed))
+            fake = class_matched_indices(labels, real_labels, k, n)
             return inception_metrics(
-                extractor, matched_subset(real_images, n), to_uint8(matched_subset(images, n)),
+                extractor, (real_images[real], real_labels[real]), (to_uint8(images[fake]), labels[fake]), k,
                 {**settings, "batch_size": inception["batch_size"]}, reference,
             )
         results["inception"] = attempt("Inception FID/KID", compute_inception)
@@ -204,15 +225,14 @@ def evaluate_checkpoint(ckpt: Path, cfg: DictConfig, out: Path) -> dict:
     model = load_generative_model(checkpoint, device)
     names = class_names_of(checkpoint, model.num_classes)
     out.mkdir(parents=True, exist_ok=True)
-    images, labels = generate_per_class(
-        model, cfg.samples_per_class, torch.Generator().manual_seed(cfg.seed), cfg.batch_size
-    )
     try:
         datamodule = rebuild_datamodule(checkpoint, cfg.data_root)
     except CondganError as err:
         datamodule, metrics = None, {"skipped": " ".join(str(err).split())}
         log.warning("metrics skipped: %s", metrics["skipped"])
-    else:
+    counts = generated_counts(datamodule, model.num_classes, cfg.samples_per_class)
+    images, labels = generate_counts(model, counts, torch.Generator().manual_seed(cfg.seed), cfg.batch_size)
+    if datamodule is not None:
         metrics = metrics_of(datamodule, images, labels, cfg, device)
     report = {
         "checkpoint": str(ckpt.resolve()),
@@ -233,11 +253,9 @@ def evaluate_checkpoint(ckpt: Path, cfg: DictConfig, out: Path) -> dict:
     for name, picture in pictures(model, datamodule, cfg).items():
         report["pictures"][name] = str(save_png(picture, out / f"{name}.png"))
         writer.add_image(f"eval/{name}", picture)
-    per_class = report["metrics"].get("domain", {}).get("per_class_fid")
-    if per_class:
-        report["pictures"]["per_class_fid"] = str(
-            bar_chart(per_class, names, "domain FID per class", "FID", out / "per_class_fid.png")
-        )
+    domain = report["metrics"].get("domain", {})
+    if "per_class_fid" in domain:
+        report["pictures"].update(per_class_charts(domain, names, out))
     for header, keys, _ in COLUMNS:
         value = lookup(report["metrics"], keys)
         if isinstance(value, float):
@@ -248,6 +266,43 @@ def evaluate_checkpoint(ckpt: Path, cfg: DictConfig, out: Path) -> dict:
     (out / "report.md").write_text(markdown(report))
     log.info("report of %s: %s", ckpt, out / "report.md")
     return report
+
+
+def unreliable_marks(domain: dict) -> list[str]:
+    """"*" for each class whose per-class FID is unreliable (too few images), else ""."""
+    return ["" if reliable else "*" for reliable in domain["per_class_fid_reliable"]]
+
+
+def per_class_charts(domain: dict, names: list[str], out: Path) -> dict[str, str]:
+    """``per_class_fid.png`` (unreliable classes' names marked *) and ``per_class_kid.png``."""
+    marks = unreliable_marks(domain)
+    marked = [name + mark for name, mark in zip(names, marks)]
+    note = f" (*: under {domain['protocol']['per_class_min_images']} images, unreliable)" if any(marks) else ""
+    return {
+        "per_class_fid": str(bar_chart(domain["per_class_fid"], marked, f"domain FID per class{note}", "FID",
+                                       out / "per_class_fid.png")),
+        "per_class_kid": str(bar_chart(domain["per_class_kid"], names, "domain KID per class", "KID",
+                                       out / "per_class_kid.png")),
+    }
+
+
+def per_class_table(domain: dict, names: list[str]) -> list[str]:
+    """report.md's per-class rows: image counts, FID (* when unreliable), KID and conditional accuracy."""
+    def number(value, fmt: str) -> str:
+        return "-" if value is None else fmt.format(value)
+
+    counts = domain["per_class_images"]
+    lines = ["| class | reference images | generated | domain FID | domain KID | cond. acc. |", "|---" * 6 + "|"]
+    for row in zip(names, counts["reference"], counts["generated"], domain["per_class_fid"], unreliable_marks(domain),
+                   domain["per_class_kid"], domain["per_class_accuracy"]):
+        name, real, fake, fid, mark, kid, acc = row
+        fid_cell = number(fid, "{:.3f}" + mark)
+        lines.append(f"| {name} | {real} | {fake} | {fid_cell} | {number(kid, '{:.4f}')} | {number(acc, '{:.3f}')} |")
+    if any(unreliable_marks(domain)):
+        lines += ["", f"\\* fewer than {domain['protocol']['per_class_min_images']} real or generated images of the "
+                  "class (`metrics.per_class_min_images`): its FID rests on a singular covariance and carries a "
+                  "bias that grows as the count falls; compare the KID instead."]
+    return lines
 
 
 def lookup(tree: dict, keys: tuple[str, ...]):
@@ -294,9 +349,7 @@ def markdown(report: dict) -> str:
     lines += protocol_lines(metrics) if "skipped" not in metrics else [f"Metrics skipped: {metrics['skipped']}"]
     domain = metrics.get("domain", {})
     if "per_class_fid" in domain:
-        lines += ["", "## Per class", "", "| class | domain FID | cond. acc. |", "|---|---|---|"]
-        for name, fid, acc in zip(report["class_names"], domain["per_class_fid"], domain["per_class_accuracy"]):
-            lines.append(f"| {name} | {'-' if fid is None else f'{fid:.3f}'} | {'-' if acc is None else f'{acc:.3f}'} |")
+        lines += ["", "## Per class", ""] + per_class_table(domain, report["class_names"])
     final = report["training"].get("final", {})
     if final:
         lines += ["", "## End of training (mean of the last 10 logged values)", "", "| scalar | value |", "|---|---|"]

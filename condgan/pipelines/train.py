@@ -28,12 +28,24 @@ def check_monitored_metrics(callbacks: list) -> None:
             )
 
 
+def warn_if_real_images_only_are_augmented(datamodule: L.LightningDataModule) -> None:
+    """``data.augment`` reaches only the real images: the model learns to generate augmented ones."""
+    augment = getattr(datamodule, "augment", None)
+    if augment is not None and augment.active:
+        log.warning(
+            "data.augment transforms only the real training images, so the model learns to generate "
+            "transformed images (the reports' setting); for a GAN, model.diff_augment transforms real and "
+            "generated images before D instead and leaves G's images clean"
+        )
+
+
 def train(cfg: DictConfig) -> L.Trainer:
     """Fit the configured model on the configured data; returns the finished trainer."""
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     model: L.LightningModule = hydra.utils.instantiate(cfg.model)
+    warn_if_real_images_only_are_augmented(datamodule)
     callbacks = instantiate_all(cfg.get("callbacks"))
     check_monitored_metrics(callbacks)
     loggers = instantiate_all(cfg.get("logger"))

@@ -8,10 +8,17 @@ import torch
 def generate_per_class(
     model, per_class: int, generator: torch.Generator | None = None, batch_size: int = 500
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``per_class`` images of every class of ``model`` on the CPU, with their int64 label rows
-    (classes ``[N]``; ``[N, 1 + attributes]`` when the model has attributes, which then cycle
-    through their values within each class)."""
-    classes = torch.arange(model.num_classes).repeat_interleave(per_class)
+    """``per_class`` images of every class of ``model``: :func:`generate_counts` of a uniform class mix."""
+    return generate_counts(model, torch.full((model.num_classes,), per_class), generator, batch_size)
+
+
+def generate_counts(
+    model, counts: torch.Tensor, generator: torch.Generator | None = None, batch_size: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``counts[c]`` images of every class ``c`` of ``model`` on the CPU, grouped by class, with
+    their int64 label rows (classes ``[N]``; ``[N, 1 + attributes]`` when the model has attributes,
+    whose values then cycle along the rows, so each class gets them in turn)."""
+    classes = torch.arange(model.num_classes).repeat_interleave(torch.as_tensor(counts, dtype=torch.long))
     labels = model.with_attributes(classes)
     chunks = [model.generate(part, 1, generator=generator).cpu() for part in labels.split(batch_size)]
     return torch.cat(chunks), labels
