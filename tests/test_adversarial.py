@@ -14,6 +14,7 @@ from condgan.models import losses
 
 
 def fit(model, batches: int, epochs: int = 1, callbacks=(), batch_size: int = 8, accelerator: str = "cpu", **trainer_args):
+    trainer_args.setdefault("log_every_n_steps", 1)
     data = TensorDataset(torch.rand(batches * batch_size, 1, 28, 28) * 2 - 1, torch.randint(26, (batches * batch_size,)))
     trainer = L.Trainer(accelerator=accelerator, devices=1, max_epochs=epochs, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, callbacks=list(callbacks),
@@ -242,6 +243,22 @@ def test_lr_schedule_without_max_epochs_decays_over_the_time_budget(train_config
     base = model.optim["generator"]["lr"]
     expected = [base * (1 - 0.9 * 0.1 * step) for step in range(len(lrs))]
     assert len(lrs) in (10, 11) and all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(lrs, expected)), lrs
+
+
+def test_losses_are_checked_and_logged_every_log_every_n_steps_and_at_the_epochs_end(train_config):
+    from condgan.errors import NonFiniteLossError
+
+    model = instantiate(train_config().model)
+    logged = []
+    log_dict = model.log_dict
+    model.log_dict = lambda values, **kw: logged.append(int(model.discriminator_steps)) or log_dict(values, **kw)
+    fit(model, batches=7, log_every_n_steps=3)
+    assert sorted(set(logged)) == [3, 6, 7], "batches 3 and 6 (Lightning's logging steps) and the last"
+
+    broken = instantiate(train_config("model.real_label=nan").model)
+    with pytest.raises(NonFiniteLossError, match="batch 2"):
+        fit(broken, batches=7, log_every_n_steps=3)
+    assert int(broken.discriminator_steps) == 3, "the NaN guard stops within one logging window"
 
 
 def test_grad_clip_bounds_gradient_norms(train_config):

@@ -116,3 +116,22 @@ def test_slurm_launcher_config_sends_ddp_sweeps_to_a_cluster(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "_target_: hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in result.stdout
     assert "gpus_per_node: ${trainer.devices}" in result.stdout and "tasks_per_node: ${trainer.devices}" in result.stdout
+
+
+def log_span(path: Path) -> tuple[str, str]:
+    """Timestamps of a run log's first and last lines ("[2026-01-01 12:00:00,123]")."""
+    lines = path.read_text().splitlines()
+    return lines[0][1:24], lines[-1][1:24]
+
+
+def test_the_concurrent_launcher_runs_trials_of_a_sweep_at_the_same_time(tmp_path, data_dir):
+    result = run(
+        "train.py", "-m", "hydra/launcher=concurrent", "hydra.launcher.n_jobs=2", "model=cgan,cvae", "debug=limit",
+        "trainer.max_epochs=1", "data.samples_per_class=24", "data.test_samples_per_class=4",
+        f"paths.data_dir={data_dir}", *QUIET, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [sweep] = (tmp_path / "logs" / "debug" / "multiruns").iterdir()
+    assert all((sweep / trial / "checkpoints" / "last.ckpt").is_file() for trial in ("0", "1"))
+    (start_a, end_a), (start_b, end_b) = log_span(sweep / "0" / "debug.log"), log_span(sweep / "1" / "debug.log")
+    assert start_a < end_b and start_b < end_a, "the two trials overlapped in time"

@@ -292,6 +292,8 @@ class AdversarialModule(GenerativeModule):
             losses_["train/g_loss"] = g_loss
             terms.update({f"train/g_{name}": value for name, value in g_terms.items()})
 
+        if not self.logging_step(batch_idx):
+            return
         threshold = losses.DECISION_THRESHOLD[self.loss]
         metrics = {
             "train/d_acc_real": (real_out > threshold).float().mean(),
@@ -304,6 +306,16 @@ class AdversarialModule(GenerativeModule):
                            batch_idx)
         self.log_dict(losses_, prog_bar=True)
         self.log_dict(metrics)
+
+    def logging_step(self, batch_idx: int) -> bool:
+        """Whether this batch's losses are checked for NaN and logged: the batches at which Lightning
+        writes step metrics to the loggers (every ``trainer.log_every_n_steps``; every batch when 0
+        or in a fast dev run) and each epoch's last batch. No host-device sync on the other
+        batches, and the NaN guard still stops a run within that window."""
+        trainer, batches_done = self.trainer, self.count("discriminator_steps")
+        every = trainer.log_every_n_steps
+        return (not every or trainer.fast_dev_run or batches_done % every == 0
+                or batch_idx + 1 >= trainer.num_training_batches)
 
     def count(self, counter: str) -> int:
         """A counter's value, read from the device once and then kept on the host."""
@@ -338,8 +350,7 @@ class AdversarialModule(GenerativeModule):
         self.advance("generator_images", batch_size)
         if self.generator_ema is None:
             return
-        for ema, live in zip(self.generator_ema.parameters(), self.generator.parameters()):
-            ema.lerp_(live, 1.0 - decay)
+        torch._foreach_lerp_(list(self.generator_ema.parameters()), list(self.generator.parameters()), 1.0 - decay)
         for ema_module, live_module in self._buffer_modules:
             for ema, live in zip(ema_module.buffers(recurse=False), live_module.buffers(recurse=False)):
                 ema.copy_(live)

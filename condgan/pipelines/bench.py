@@ -2,11 +2,15 @@
 
 For each case (model, image size, batch size) both run on the same device, precision and batches;
 the table gives images/s of each and their ratio, seconds per epoch of the dataset, peak memory
-and the seconds a domain FID takes on ``fid_samples`` generated images.
+and the seconds a domain FID takes on ``fid_samples`` generated images. With ``sweep.concurrency``
+it also times whole sweeps of short runs of the first case through ``hydra/launcher=concurrent``
+(runs per hour with 1, 2, 4, ... trials at once on the device).
 """
 
 import logging
 import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -32,19 +36,22 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def case_config(cfg: DictConfig, case: DictConfig) -> DictConfig:
-    """The training config of one case, composed like ``train.py`` would."""
+def case_overrides(cfg: DictConfig, case: DictConfig) -> list[str]:
+    """The ``train.py`` overrides of one case: its model, data, batch and image size."""
     data_root = Path(cfg.data_root)
     data = cfg.data if (data_root / "train-images-idx3-ubyte.gz").is_file() else "glyphs"
     overrides = [f"model={case.model}", f"data={data}", f"data.batch_size={case.batch_size}",
-                 f"data.image_size={case.image_size}", f"paths.data_dir={cfg.paths.data_dir}",
-                 f"paths.output_dir={cfg.paths.output_dir}"]
+                 f"data.image_size={case.image_size}", f"paths.data_dir={cfg.paths.data_dir}"]
     if data != "glyphs":
         overrides += [f"data.root={data_root}", "data.download=false"]
     if case.image_size != 28:
         overrides.append("data.preprocess.resize=true")
-    overrides += list(case.get("overrides", []))
-    composed = compose_train_config(overrides)
+    return overrides + list(case.get("overrides", []))
+
+
+def case_config(cfg: DictConfig, case: DictConfig) -> DictConfig:
+    """The training config of one case, composed like ``train.py`` would."""
+    composed = compose_train_config([*case_overrides(cfg, case), f"paths.output_dir={cfg.paths.output_dir}"])
     OmegaConf.resolve(composed)
     return composed
 
@@ -159,6 +166,45 @@ def run_case(cfg: DictConfig, case: DictConfig, device: torch.device) -> dict:
     }
 
 
+def sweep_command(cfg: DictConfig, concurrency: int, sweep_dir: Path) -> list[str]:
+    """A ``train.py -m`` sweep of ``sweep.trials`` short runs of the first case (seeds 0..trials-1)
+    through ``hydra/launcher=concurrent`` with ``concurrency`` trials at a time."""
+    settings, trainer = cfg.sweep, "gpu" if resolve_device(cfg.device).type == "cuda" else "cpu"
+    return [
+        sys.executable, "-m", "condgan.pipelines.train", "-m", "hydra/launcher=concurrent",
+        f"hydra.launcher.n_jobs={concurrency}", f"hydra.sweep.dir={sweep_dir}",
+        *case_overrides(cfg, cfg.cases[0]), f"trainer={trainer}", f"trainer.precision={cfg.precision}",
+        "trainer.max_epochs=1", f"+trainer.limit_train_batches={settings.batches}", "trainer.limit_val_batches=0",
+        "callbacks.rich_progress_bar=null", "callbacks.model_summary=null", "callbacks.model_checkpoint_best=null",
+        "callbacks.domain_metrics=null", f"seed=range(0,{settings.trials})",
+    ]
+
+
+def time_sweep(cfg: DictConfig, concurrency: int) -> dict:
+    """Runs per hour of a whole sweep (process start-up included) at this concurrency."""
+    sweep_dir = Path(cfg.paths.output_dir) / "sweeps" / f"n{concurrency}"
+    start = time.perf_counter()
+    result = subprocess.run(sweep_command(cfg, concurrency, sweep_dir), capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"the sweep with {concurrency} concurrent trials failed:\n{result.stderr[-2000:]}")
+    finished = len(list(sweep_dir.glob("*/checkpoints/last.ckpt")))
+    return {"concurrency": concurrency, "trials": finished, "seconds": seconds, "runs_per_hour": finished * 3600 / seconds}
+
+
+def sweep_table(rows: list[dict], cfg: DictConfig) -> str:
+    """The sweep-throughput table (markdown), one row per concurrency."""
+    lines = [
+        f"Sweep throughput: {cfg.sweep.trials} runs of {cfg.sweep.batches} batches of {cfg.cases[0].name} "
+        "(hydra/launcher=concurrent, process start-up included)",
+        "",
+        "| trials at once | runs | wall s | runs per hour |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r['concurrency']} | {r['trials']} | {r['seconds']:.1f} | {r['runs_per_hour']:.0f} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 def table(rows: list[dict], device: torch.device, precision: str) -> str:
     memory = "peak GPU MiB" if device.type == "cuda" else "peak RSS MiB"
     lines = [
@@ -180,6 +226,9 @@ def bench(cfg: DictConfig) -> list[dict]:
     device, output = resolve_device(cfg.device), Path(cfg.output)
     rows = [run_case(cfg, case, device) for case in cfg.cases]
     text = table(rows, device, cfg.precision)
+    sweeps = [time_sweep(cfg, n) for n in cfg.sweep.concurrency]
+    if sweeps:
+        text += "\n" + sweep_table(sweeps, cfg)
     print(text)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
