@@ -13,6 +13,7 @@ def test_tiny_benchmark_compares_condgan_with_the_plain_loop(tmp_path, data_dir)
     assert row["data"] == "glyphs" and row["batch"] == 16 and row["fid_samples"] == 52
     assert row["condgan_img_s"] > 0 and row["plain_img_s"] > 0
     assert abs(row["ratio"] - row["condgan_img_s"] / row["plain_img_s"]) < 1e-9
+    assert abs(row["condgan_step_ms"] - 1000 * 16 / row["condgan_img_s"]) < 1e-6 and row["plain_step_ms"] > 0
     assert row["epoch_s"] > 0 and row["peak_mib"] > 0 and row["fid_s"] > 0 and row["fid"] > 0
     text = (tmp_path / "bench.md").read_text()
     assert text.startswith("Device: CPU") and "| tiny cgan | glyphs | 16 |" in text

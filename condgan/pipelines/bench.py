@@ -1,7 +1,7 @@
 """``make bench``: condgan's training speed against a minimal hand-written loop of the same networks.
 
 For each case (model, image size, batch size) both run on the same device, precision and batches;
-the table gives images/s of each and their ratio, seconds per epoch of the dataset, peak memory
+the table gives images/s and milliseconds per step of each and their ratio, seconds per epoch of the dataset, peak memory
 and the seconds a domain FID takes on ``fid_samples`` generated images. With ``sweep.concurrency``
 it also times whole sweeps of short runs of the first case through ``hydra/launcher=concurrent``
 (runs per hour with 1, 2, 4, ... trials at once on the device).
@@ -160,6 +160,8 @@ def run_case(cfg: DictConfig, case: DictConfig, device: torch.device) -> dict:
     return {
         "case": case.name, "data": datamodule.name, "batch": train_cfg.data.batch_size,
         "condgan_img_s": condgan_rate, "plain_img_s": plain_rate, "ratio": condgan_rate / plain_rate,
+        "condgan_step_ms": 1000 * train_cfg.data.batch_size / condgan_rate,
+        "plain_step_ms": 1000 * train_cfg.data.batch_size / plain_rate,
         "epoch_s": n_train / condgan_rate, "peak_mib": peak_memory_mib(device),
         "fid_s": fid_seconds, "fid_samples": max(1, cfg.fid_samples // model.num_classes) * model.num_classes,
         "fid": fid,
@@ -210,12 +212,14 @@ def table(rows: list[dict], device: torch.device, precision: str) -> str:
     lines = [
         f"Device: {device_name(device)}; precision {precision}; torch {torch.__version__}",
         "",
-        f"| case | data | batch | condgan img/s | plain loop img/s | ratio | s/epoch | {memory} | domain FID time (samples) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| case | data | batch | condgan img/s | plain loop img/s | condgan / plain ms per step | ratio | s/epoch | "
+        f"{memory} | domain FID time (samples) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['case']} | {r['data']} | {r['batch']} | {r['condgan_img_s']:.0f} | {r['plain_img_s']:.0f} | "
+            f"{r['condgan_step_ms']:.2f} / {r['plain_step_ms']:.2f} | "
             f"{r['ratio']:.3f} | {r['epoch_s']:.1f} | {r['peak_mib']:.0f} | {r['fid_s']:.1f} s ({r['fid_samples']}) |"
         )
     return "\n".join(lines) + "\n"
