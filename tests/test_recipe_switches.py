@@ -170,6 +170,17 @@ def test_ema_generator_samples_with_batchnorm_statistics_of_its_own_weights(trai
     assert ema_norm.momentum == live_norm.momentum
 
 
+def test_ema_statistics_are_recomputed_once_per_generator_change(train_config):
+    model = instantiate(train_config("model=cdcgan", "model.ema_decay=0.9", "model.ema_stat_batches=1").model)
+    calls = []
+    refresh = model.refresh_ema_statistics
+    model.refresh_ema_statistics = lambda: calls.append(int(model.generator_steps)) or refresh()
+    fit(model, batches=2, epochs=2)
+    assert calls == [2, 4], "at each epoch's end"
+    model.refresh_stale_ema_statistics()
+    assert calls == [2, 4], "G has not stepped since: the statistics are fresh"
+
+
 def test_ema_statistics_are_fresh_in_saved_checkpoints(train_config, tmp_path):
     model = instantiate(train_config("model=cdcgan", "model.ema_decay=0.9").model)
     trainer = fit(model, batches=3)

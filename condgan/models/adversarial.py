@@ -159,6 +159,7 @@ class AdversarialModule(GenerativeModule):
             self.register_buffer(counter, torch.zeros((), dtype=torch.long))
         self._host_counts: dict[str, int] | None = None
         self._budget_timer: Timer | None = None
+        self._ema_statistics_at: int | None = None  # generator steps at the last standing-statistics refresh
 
     def build(self, generator: nn.Module, discriminator: nn.Module) -> None:
         """Install the networks (and the EMA copy of the generator when an EMA is configured)."""
@@ -331,6 +332,7 @@ class AdversarialModule(GenerativeModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         super().on_load_checkpoint(checkpoint)
         self._host_counts = None
+        self._ema_statistics_at = None
 
     def ema_step_decay(self, batch_size: int) -> float:
         """Decay of this generator step: ``ema_decay`` after ``ema_start`` steps (0 before), or
@@ -379,11 +381,19 @@ class AdversarialModule(GenerativeModule):
         for norm, momentum in zip(norms, momenta):
             norm.momentum = momentum
 
+    def refresh_stale_ema_statistics(self) -> None:
+        """:meth:`refresh_ema_statistics` unless G has not stepped since the last refresh (a
+        validation at the end of an epoch leaves them fresh for the epoch's checkpoints)."""
+        steps = self.count("generator_steps")
+        if self._ema_statistics_at != steps:
+            self.refresh_ema_statistics()
+            self._ema_statistics_at = steps
+
     def on_validation_epoch_start(self) -> None:
-        self.refresh_ema_statistics()
+        self.refresh_stale_ema_statistics()
 
     def on_train_epoch_end(self) -> None:
-        self.refresh_ema_statistics()
+        self.refresh_stale_ema_statistics()
         if self.lr_schedule and self._budget_timer is None:
             for scheduler in self.lr_schedulers():
                 scheduler.step()
