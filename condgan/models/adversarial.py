@@ -65,9 +65,9 @@ class AdversarialModule(GenerativeModule):
     - families add their own loss terms by overriding :meth:`discriminate` (for auxiliary D
       outputs), :meth:`discriminator_terms` and :meth:`generator_terms`;
     - ``optim``: per network ``{name: adam|rmsprop, lr, betas}`` (separate rates = TTUR);
-      ``lr_schedule``: null or ``{name: linear|cosine, final_factor}`` over ``trainer.max_epochs``
-      (stepped per epoch) or, when ``max_epochs`` is -1, over ``trainer.max_time`` (set before every
-      step from the fraction of the time budget spent);
+      ``lr_schedule``: null or ``{name: linear|cosine, final_factor}``, set before every step from
+      the fraction of the run done: of ``trainer.max_epochs``, or of ``trainer.max_time`` when
+      ``max_epochs`` is -1;
       ``lr_warmup_steps``: both learning rates rise linearly from 0 over each net's first steps;
     - ``grad_clip``: gradient-norm clipping through ``self.clip_gradients``, of unscaled gradients
       under ``16-mixed`` (in :meth:`on_before_optimizer_step`); GP and R1 scale D's output by the
@@ -245,24 +245,30 @@ class AdversarialModule(GenerativeModule):
         if self.grad_clip:
             self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
 
-    def _step(self, optimizer, loss: torch.Tensor, steps_done: int) -> None:
+    def schedule_progress(self, batch_idx: int) -> float:
+        """Fraction of the run done at the end of this batch: of ``trainer.max_epochs``, or of
+        ``trainer.max_time`` when ``max_epochs`` is -1."""
+        if self._budget_timer is not None:
+            return time_budget_progress(self._budget_timer)
+        trainer = self.trainer
+        return (trainer.current_epoch + (batch_idx + 1) / trainer.num_training_batches) / trainer.max_epochs
+
+    def _step(self, optimizer, loss: torch.Tensor, steps_done: int, schedule: float) -> None:
+        """One optimiser step at ``schedule`` x the configured lr, times the warm-up's ramp."""
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
-        if self._budget_timer is not None:
-            factor = schedule_factor(self.lr_schedule, time_budget_progress(self._budget_timer))
+        if self.lr_schedule or steps_done < self.lr_warmup_steps:
+            factor = schedule * min(1.0, (steps_done + 1) / max(self.lr_warmup_steps, 1))
             for group in optimizer.param_groups:
-                group.setdefault("budget_initial_lr", group["lr"])
-                group["lr"] = group["budget_initial_lr"] * factor
-        if steps_done < self.lr_warmup_steps:
-            for group in optimizer.param_groups:
-                group.setdefault("warmup_target_lr", group["lr"])
-                group["lr"] = group["warmup_target_lr"] * (steps_done + 1) / self.lr_warmup_steps
+                group.setdefault("base_lr", group["lr"])
+                group["lr"] = group["base_lr"] * factor
         optimizer.step()
 
     def training_step(self, batch, batch_idx: int) -> None:
         real, labels = batch
         opt_g, opt_d = self.optimizers()
         generator_turn = (batch_idx + 1) % self.n_critic == 0
+        schedule = schedule_factor(self.lr_schedule, self.schedule_progress(batch_idx)) if self.lr_schedule else 1.0
         with torch.set_grad_enabled(generator_turn):
             fake = self.generator(self.latent(len(labels)), labels)
 
@@ -272,7 +278,7 @@ class AdversarialModule(GenerativeModule):
         fake_out, fake_aux = self.discriminate(fake_seen, labels)
         d_terms = self.discriminator_terms(real_seen, fake_seen, labels, real_aux, fake_aux)
         d_loss = self.discriminator_loss(real_out, fake_out)
-        self._step(opt_d, d_loss + sum(d_terms.values()), self.count("discriminator_steps"))
+        self._step(opt_d, d_loss + sum(d_terms.values()), self.count("discriminator_steps"), schedule)
         self.advance("discriminator_steps")
         self.untoggle_optimizer(opt_d)
         if self.clip_value is not None:
@@ -287,7 +293,7 @@ class AdversarialModule(GenerativeModule):
             g_out, g_aux = self.discriminate(self.diff_augment(fake), labels)
             g_loss = self.generator_loss(g_out)
             g_terms = self.generator_terms(real, fake, labels, g_aux)
-            self._step(opt_g, g_loss + sum(g_terms.values()), self.count("generator_steps"))
+            self._step(opt_g, g_loss + sum(g_terms.values()), self.count("generator_steps"), schedule)
             self.untoggle_optimizer(opt_g)
             self.update_ema(len(labels))
             losses_["train/g_loss"] = g_loss
@@ -394,9 +400,6 @@ class AdversarialModule(GenerativeModule):
 
     def on_train_epoch_end(self) -> None:
         self.refresh_stale_ema_statistics()
-        if self.lr_schedule and self._budget_timer is None:
-            for scheduler in self.lr_schedulers():
-                scheduler.step()
 
     def validation_step(self, batch, batch_idx: int) -> None:
         real, labels = batch
@@ -430,23 +433,12 @@ class AdversarialModule(GenerativeModule):
             for net in ("generator", "discriminator")
         ]
         self._budget_timer = None
-        if not self.lr_schedule:
-            return optimizers
         epochs = self.trainer.max_epochs if self.trainer is not None else -1
-        if not epochs or epochs < 1:
+        if self.lr_schedule and (not epochs or epochs < 1):
             self._budget_timer = time_budget_timer(self.trainer)
             if self._budget_timer is None:
                 raise ConfigError("lr_schedule needs a positive trainer.max_epochs or a trainer.max_time")
-            return optimizers
-        final = self.lr_schedule.get("final_factor", 0.0)
-        if self.lr_schedule["name"] == "linear":
-            schedulers = [torch.optim.lr_scheduler.LinearLR(o, 1.0, final, total_iters=epochs) for o in optimizers]
-        else:
-            schedulers = [
-                torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=epochs, eta_min=o.defaults["lr"] * final)
-                for o in optimizers
-            ]
-        return optimizers, schedulers
+        return optimizers
 
 
 class TwoNetworkGAN(AdversarialModule):
