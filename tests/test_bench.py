@@ -1,5 +1,8 @@
 """The benchmark runs end to end in a tiny mode and reports consistent figures."""
 
+import pytest
+import torch
+
 from condgan.pipelines.bench import bench
 from tests.conftest import compose_config
 
@@ -10,13 +13,13 @@ def test_tiny_benchmark_compares_condgan_with_the_plain_loop(tmp_path, data_dir)
                                    f"data_root={tmp_path / 'no_fashion_here'}", f"cases=[{case}]",
                                    f"output={tmp_path / 'bench.md'}"], tmp_path, data_dir)
     [row] = bench(cfg)
-    assert row["data"] == "glyphs" and row["batch"] == 16 and row["fid_samples"] == 52
+    assert row["data"] == "glyphs" and row["batch"] == 16 and row["fid_samples"] == 52 and row["step"] == "eager"
     assert row["condgan_img_s"] > 0 and row["plain_img_s"] > 0
-    assert abs(row["ratio"] - row["condgan_img_s"] / row["plain_img_s"]) < 1e-9
+    assert abs(row["ratio"] - row["condgan_img_s"] / row["plain_img_s"]) < 1e-9 and row["ratio_to_plain_eager"] == row["ratio"]
     assert abs(row["condgan_step_ms"] - 1000 * 16 / row["condgan_img_s"]) < 1e-6 and row["plain_step_ms"] > 0
     assert row["epoch_s"] > 0 and row["peak_mib"] > 0 and row["fid_s"] > 0 and row["fid"] > 0
     text = (tmp_path / "bench.md").read_text()
-    assert text.startswith("Device: CPU") and "| tiny cgan | glyphs | 16 |" in text
+    assert text.startswith("Device: CPU") and "| tiny cgan | eager | glyphs | 16 |" in text
 
 
 def test_the_bench_times_whole_sweeps_through_the_concurrent_launcher(tmp_path, data_dir):
@@ -29,3 +32,30 @@ def test_the_bench_times_whole_sweeps_through_the_concurrent_launcher(tmp_path, 
     assert row["trials"] == 2 and row["seconds"] > 0
     assert abs(row["runs_per_hour"] - 2 * 3600 / row["seconds"]) < 1e-6
     assert "| 2 | 2 |" in sweep_table([row], cfg)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (on a CPU only the eager step is timed)")
+def test_on_a_gpu_the_bench_also_times_the_captured_steps(tmp_path, data_dir):
+    case = "{name: tiny cdcgan, model: cdcgan, image_size: 28, batch_size: 16, overrides: ['data.samples_per_class=24', 'data.test_samples_per_class=4']}"
+    cfg = compose_config("bench", ["device=cuda", "steps=3", "warmup=5", "fid_samples=52", "precision=bf16-mixed",
+                                   f"data_root={tmp_path / 'no_fashion_here'}", f"cases=[{case}]",
+                                   f"output={tmp_path / 'bench.md'}"], tmp_path, data_dir)
+    eager, captured = bench(cfg)
+    assert (eager["step"], captured["step"]) == ("eager", "CUDA graph")
+    assert abs(captured["ratio_to_plain_eager"] - captured["condgan_img_s"] / eager["plain_img_s"]) < 1e-9
+    assert "| tiny cdcgan | CUDA graph | glyphs | 16 |" in (tmp_path / "bench.md").read_text()
+
+
+def test_the_batch_timer_syncs_the_device_only_at_its_start_and_end(monkeypatch):
+    from types import SimpleNamespace
+
+    import condgan.pipelines.bench as bench_module
+
+    synced = []
+    monkeypatch.setattr(bench_module, "synchronize", lambda device: synced.append(device))
+    timer = bench_module.BatchTimer(warmup=2, device=torch.device("cpu"))
+    trainer = SimpleNamespace(num_training_batches=6)
+    for batch_idx in range(6):
+        timer.on_train_batch_start(trainer, None, None, batch_idx)
+        timer.on_train_batch_end(trainer, None, None, None, batch_idx)
+    assert len(synced) == 2 and timer.seconds > 0

@@ -73,14 +73,17 @@ def test_a_report_without_a_checkpoint_is_a_one_line_error(tmp_path):
         evaluate(compose_config("eval", ["task=nope"], tmp_path, tmp_path))
 
 
-@pytest.mark.parametrize("accelerator,batch_size,lr,half_life",
-                         [("cpu", 128, 2.0e-4, 10000), ("gpu", 512, 4.0e-4, 50000), ("cuda", 512, 4.0e-4, 50000)])
-def test_best_recipe_scales_batch_lr_and_ema_with_the_device(accelerator, batch_size, lr, half_life, tmp_path):
+@pytest.mark.parametrize("accelerator,batch_size,lr,half_life,width",
+                         [("cpu", 128, 2.0e-4, 10000, 64), ("gpu", 512, 4.0e-4, 50000, 128),
+                          ("cuda", 512, 4.0e-4, 50000, 128)])
+def test_best_recipe_scales_batch_lr_ema_and_width_with_the_device(accelerator, batch_size, lr, half_life, width, tmp_path):
     cfg = compose_config("train", ["experiment=fashion_mnist_best", f"trainer.accelerator={accelerator}"], tmp_path, tmp_path)
     OmegaConf.resolve(cfg)
     assert cfg.data.batch_size == batch_size
     assert cfg.model.optim.generator.lr == cfg.model.optim.discriminator.lr == lr
     assert cfg.model.ema_half_life == half_life and cfg.model.ema_decay is None
+    assert cfg.model.generator.width == cfg.model.discriminator.width == width
+    assert cfg.model.generator.embed_dim == cfg.model.discriminator.embed_dim == 5
 
 
 def test_on_gpu_resolver_follows_cuda_for_auto(monkeypatch):

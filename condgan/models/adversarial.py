@@ -7,12 +7,14 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Timer
+from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from condgan.errors import ConfigError, NonFiniteLossError
 from condgan.models import losses
 from condgan.models.base import GenerativeModule, class_column
+from condgan.models.cuda_graph import GraphedBatch, portable_optimizer_state, prepare_optimizer_for_capture
 from condgan.nets.diffaugment import DiffAugment
 from condgan.nets.init import init_weights
 
@@ -77,7 +79,13 @@ class AdversarialModule(GenerativeModule):
       or ``ema_half_life`` in images (independent of the batch size), capped at ``ema_rampup`` x the
       images seen so far when a ramp-up is set (StyleGAN2-ADA's rule). The EMA generator's
       BatchNorm statistics are its own, not the live generator's: recomputed for the EMA weights
-      (:meth:`refresh_ema_statistics`) before every validation and at the end of every epoch.
+      (:meth:`refresh_ema_statistics`) before every validation and at the end of every epoch;
+    - ``cuda_graph``: on a CUDA device, each full-size batch (D step, G step, EMA blend, counters)
+      is captured once as a CUDA graph and replayed (:class:`~condgan.models.cuda_graph.GraphedBatch`):
+      the same arithmetic without Python or launch overhead. Every switch above keeps working;
+      callbacks' backward and optimiser-step hooks are not called for replayed steps. On a CPU the
+      steps run eagerly, with a notice; ``16-mixed`` precision, several devices and ``compile``
+      are refused.
     """
 
     generator: nn.Module
@@ -111,8 +119,11 @@ class AdversarialModule(GenerativeModule):
         attributes: Mapping[str, int] | None = None,
         compile: Mapping | None = None,
         channels_last: bool = False,
+        cuda_graph: bool = False,
     ) -> None:
         super().__init__(num_classes, attributes, compile, channels_last)
+        if cuda_graph and compile is not None:
+            raise ConfigError("model.cuda_graph and model.compile both capture the step: set one of them to null/false")
         if n_critic < 1:
             raise ConfigError(f"n_critic={n_critic}: the discriminator needs at least one step per generator step")
         if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
@@ -160,6 +171,10 @@ class AdversarialModule(GenerativeModule):
         self._host_counts: dict[str, int] | None = None
         self._budget_timer: Timer | None = None
         self._ema_statistics_at: int | None = None  # generator steps at the last standing-statistics refresh
+        self.cuda_graph = cuda_graph
+        self._graphed: GraphedBatch | None = None
+        self._ema_weight: torch.Tensor | None = None  # the graphed EMA blend's weight, set before each replay
+        self._bare_steps = False  # inside a graphed batch: optimiser steps on the bare optimisers
 
     def build(self, generator: nn.Module, discriminator: nn.Module) -> None:
         """Install the networks (and the EMA copy of the generator when an EMA is configured)."""
@@ -253,24 +268,44 @@ class AdversarialModule(GenerativeModule):
         trainer = self.trainer
         return (trainer.current_epoch + (batch_idx + 1) / trainer.num_training_batches) / trainer.max_epochs
 
+    def apply_lr(self, optimizer, steps_done: int, schedule: float) -> None:
+        """Set each group's lr to ``schedule`` x its configured lr, times the warm-up's ramp (in place
+        when the lr is a device tensor, as under ``cuda_graph``)."""
+        if not (self.lr_schedule or steps_done < self.lr_warmup_steps):
+            return
+        factor = schedule * min(1.0, (steps_done + 1) / max(self.lr_warmup_steps, 1))
+        for group in optimizer.param_groups:
+            if "base_lr" not in group:
+                group["base_lr"] = group["lr"]
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(group["base_lr"] * factor)
+            else:
+                group["lr"] = group["base_lr"] * factor
+
     def _step(self, optimizer, loss: torch.Tensor, steps_done: int, schedule: float) -> None:
-        """One optimiser step at ``schedule`` x the configured lr, times the warm-up's ramp."""
+        """One optimiser step: through Lightning eagerly; in a graphed batch (warm-up or capture) on
+        the bare optimiser, whose lr the host sets before each replay and whose step Lightning
+        counts after it."""
+        if self._bare_steps:
+            optimizer.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.on_before_optimizer_step(optimizer.optimizer)
+            optimizer.optimizer.step()
+            return
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
-        if self.lr_schedule or steps_done < self.lr_warmup_steps:
-            factor = schedule * min(1.0, (steps_done + 1) / max(self.lr_warmup_steps, 1))
-            for group in optimizer.param_groups:
-                group.setdefault("base_lr", group["lr"])
-                group["lr"] = group["base_lr"] * factor
+        self.apply_lr(optimizer, steps_done, schedule)
         optimizer.step()
 
-    def training_step(self, batch, batch_idx: int) -> None:
-        real, labels = batch
+    def adversarial_batch(self, real: torch.Tensor, labels: torch.Tensor, noise: torch.Tensor, generator_turn: bool,
+                          schedule: float, ema_weight: float | torch.Tensor) -> dict[str, torch.Tensor]:
+        """The device work of one batch: D's step on ``fake.detach()``, then on a generator turn G's
+        step and the EMA blend (by ``ema_weight``), and the step counters' device copies. Returns
+        the losses, D's outputs and the weighted terms, by log name. Host bookkeeping is the
+        caller's, so the same code runs eagerly and under CUDA-graph capture."""
         opt_g, opt_d = self.optimizers()
-        generator_turn = (batch_idx + 1) % self.n_critic == 0
-        schedule = schedule_factor(self.lr_schedule, self.schedule_progress(batch_idx)) if self.lr_schedule else 1.0
         with torch.set_grad_enabled(generator_turn):
-            fake = self.generator(self.latent(len(labels)), labels)
+            fake = self.generator(noise, labels)
 
         self.toggle_optimizer(opt_d)
         real_seen, fake_seen = self.diff_augment(real), self.diff_augment(fake.detach())
@@ -279,14 +314,14 @@ class AdversarialModule(GenerativeModule):
         d_terms = self.discriminator_terms(real_seen, fake_seen, labels, real_aux, fake_aux)
         d_loss = self.discriminator_loss(real_out, fake_out)
         self._step(opt_d, d_loss + sum(d_terms.values()), self.count("discriminator_steps"), schedule)
-        self.advance("discriminator_steps")
+        self.discriminator_steps.add_(1)
         self.untoggle_optimizer(opt_d)
         if self.clip_value is not None:
             with torch.no_grad():
                 for param in self.discriminator.parameters():
                     param.clamp_(-self.clip_value, self.clip_value)
-        losses_ = {"train/d_loss": d_loss}
-        terms = {f"train/d_{name}": value for name, value in d_terms.items()}
+        out = {"train/d_loss": d_loss, "real_out": real_out, "fake_out": fake_out,
+               **{f"train/d_{name}": value for name, value in d_terms.items()}}
 
         if generator_turn:
             self.toggle_optimizer(opt_g)
@@ -295,17 +330,39 @@ class AdversarialModule(GenerativeModule):
             g_terms = self.generator_terms(real, fake, labels, g_aux)
             self._step(opt_g, g_loss + sum(g_terms.values()), self.count("generator_steps"), schedule)
             self.untoggle_optimizer(opt_g)
-            self.update_ema(len(labels))
-            losses_["train/g_loss"] = g_loss
-            terms.update({f"train/g_{name}": value for name, value in g_terms.items()})
+            self.generator_steps.add_(1)
+            self.generator_images.add_(len(labels))
+            self.blend_ema(ema_weight)
+            out["train/g_loss"] = g_loss
+            out.update({f"train/g_{name}": value for name, value in g_terms.items()})
+        return out
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        real, labels = batch
+        generator_turn = (batch_idx + 1) % self.n_critic == 0
+        schedule = schedule_factor(self.lr_schedule, self.schedule_progress(batch_idx)) if self.lr_schedule else 1.0
+        ema_weight = 1.0 - self.ema_step_decay(len(labels)) if generator_turn and self.generator_ema is not None else 0.0
+        graphed = self._graphed is not None and self._graphed.fits(real, labels)
+        if graphed:
+            out = self._graphed_batch(real, labels, generator_turn, schedule, ema_weight)
+        else:
+            out = self.adversarial_batch(real, labels, self.latent(len(labels)), generator_turn, schedule, ema_weight)
+        self._count_host("discriminator_steps")
+        if generator_turn:
+            self._count_host("generator_steps")
+            self._count_host("generator_images", len(labels))
 
         if not self.logging_step(batch_idx):
             return
+        if graphed:  # the graph's outputs, which the next replay overwrites
+            out = {name: value.clone() for name, value in out.items()}
+        real_out, fake_out = out.pop("real_out"), out.pop("fake_out")
+        losses_ = {name: out.pop(name) for name in ("train/d_loss", "train/g_loss") if name in out}
         threshold = losses.DECISION_THRESHOLD[self.loss]
         metrics = {
             "train/d_acc_real": (real_out > threshold).float().mean(),
             "train/d_acc_fake": (fake_out <= threshold).float().mean(),
-            **terms,
+            **out,
         }
         # under fp16 an overflowing penalty gradient is the scaler's to handle (it skips the step)
         scaled = self.gradient_scaler() is not None
@@ -313,6 +370,59 @@ class AdversarialModule(GenerativeModule):
                            batch_idx)
         self.log_dict(losses_, prog_bar=True)
         self.log_dict(metrics)
+
+    def _graphed_batch(self, real: torch.Tensor, labels: torch.Tensor, generator_turn: bool, schedule: float,
+                       ema_weight: float) -> dict[str, torch.Tensor]:
+        """:meth:`adversarial_batch` replayed from its CUDA graph: the host sets the lrs and the EMA
+        weight in their device tensors, and after the replay counts Lightning's optimiser steps."""
+        opt_g, opt_d = self.optimizers()
+        stepped = [(opt_d, self.count("discriminator_steps"))]
+        if generator_turn:
+            stepped.append((opt_g, self.count("generator_steps")))
+            self._ema_weight.fill_(ema_weight)
+        for optimizer, steps_done in stepped:
+            self.apply_lr(optimizer, steps_done, schedule)
+        r1_turn = bool(self.r1_penalty) and self.count("discriminator_steps") % self.r1_every == 0
+
+        def body(static_real, static_labels, static_noise):
+            self._bare_steps = True
+            try:
+                return self.adversarial_batch(static_real, static_labels, static_noise, generator_turn, schedule,
+                                              self._ema_weight)
+            finally:
+                self._bare_steps = False
+
+        out = self._graphed(body, real, labels, self.noise_dim,
+                            lambda noise: torch.randn(noise.shape, device=noise.device, out=noise),
+                            (generator_turn, r1_turn))
+        for optimizer, _ in stepped:
+            optimizer._on_before_step()
+            optimizer._on_after_step()
+        return out
+
+    def on_train_start(self) -> None:
+        """With ``cuda_graph`` on a CUDA device, make the optimisers capturable and start capturing
+        batches; elsewhere say that the steps run eagerly."""
+        super().on_train_start()
+        self._graphed = None
+        if not self.cuda_graph:
+            return
+        if self.device.type != "cuda":
+            rank_zero_info(f"model.cuda_graph: no CUDA device ({self.device.type}); training steps run eagerly")
+            return
+        if self.gradient_scaler() is not None:
+            raise ConfigError("model.cuda_graph cannot capture 16-mixed's gradient scaler: use trainer.precision=bf16-mixed or 32")
+        if self.trainer.world_size > 1:
+            raise ConfigError("model.cuda_graph runs on one device: set trainer.devices=1 or model.cuda_graph=false")
+        for optimizer in self.trainer.optimizers:
+            prepare_optimizer_for_capture(optimizer)
+        self._ema_weight = torch.zeros((), device=self.device)
+        self._graphed = GraphedBatch()
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        if self._graphed is not None and "optimizer_states" in checkpoint:
+            checkpoint["optimizer_states"] = [portable_optimizer_state(state) for state in checkpoint["optimizer_states"]]
 
     def logging_step(self, batch_idx: int) -> bool:
         """Whether this batch's losses are checked for NaN and logged: the batches at which Lightning
@@ -330,9 +440,13 @@ class AdversarialModule(GenerativeModule):
             self._host_counts = {name: int(getattr(self, name)) for name in self.COUNTERS}
         return self._host_counts[counter]
 
-    def advance(self, counter: str, by: int = 1) -> None:
+    def _count_host(self, counter: str, by: int = 1) -> None:
         self.count(counter)
         self._host_counts[counter] += by
+
+    def advance(self, counter: str, by: int = 1) -> None:
+        """Add ``by`` to a counter, on the host and on the device."""
+        self._count_host(counter, by)
         getattr(self, counter).add_(by)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -341,10 +455,11 @@ class AdversarialModule(GenerativeModule):
         self._ema_statistics_at = None
 
     def ema_step_decay(self, batch_size: int) -> float:
-        """Decay of this generator step: ``ema_decay`` after ``ema_start`` steps (0 before), or
-        0.5 ** (batch / half-life) with the half-life capped at ``ema_rampup`` x the images seen."""
+        """Decay of the coming generator step: ``ema_decay`` once ``ema_start`` steps have passed (0
+        before), or 0.5 ** (batch / half-life) with the half-life capped at ``ema_rampup`` x the
+        images seen."""
         if self.ema_half_life is None:
-            return self.ema_decay if self.count("generator_steps") > self.ema_start else 0.0
+            return self.ema_decay if self.count("generator_steps") >= self.ema_start else 0.0
         half_life = self.ema_half_life
         if self.ema_rampup is not None:
             half_life = min(half_life, self.count("generator_images") * self.ema_rampup)
@@ -352,13 +467,26 @@ class AdversarialModule(GenerativeModule):
 
     @torch.no_grad()
     def update_ema(self, batch_size: int) -> None:
-        """Count the generator step and its images, and blend G into its EMA copy."""
+        """Count a generator step of ``batch_size`` images and blend G into its EMA copy (what a
+        training batch does after G's step)."""
+        weight = 1.0 - self.ema_step_decay(batch_size) if self.generator_ema is not None else 0.0
         self.advance("generator_steps")
-        decay = self.ema_step_decay(batch_size)
         self.advance("generator_images", batch_size)
+        self.blend_ema(weight)
+
+    @torch.no_grad()
+    def blend_ema(self, weight: float | torch.Tensor) -> None:
+        """Move the EMA copy's parameters ``weight`` of the way to G's and take G's other buffers
+        (a 0-dim device tensor ``weight`` keeps the blend free of host values, for capture)."""
         if self.generator_ema is None:
             return
-        torch._foreach_lerp_(list(self.generator_ema.parameters()), list(self.generator.parameters()), 1.0 - decay)
+        ema_params, live_params = list(self.generator_ema.parameters()), list(self.generator.parameters())
+        if isinstance(weight, torch.Tensor):
+            steps = torch._foreach_sub(live_params, ema_params)
+            torch._foreach_mul_(steps, weight)
+            torch._foreach_add_(ema_params, steps)
+        else:
+            torch._foreach_lerp_(ema_params, live_params, weight)
         for ema_module, live_module in self._buffer_modules:
             for ema, live in zip(ema_module.buffers(recurse=False), live_module.buffers(recurse=False)):
                 ema.copy_(live)

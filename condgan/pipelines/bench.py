@@ -1,8 +1,11 @@
 """``make bench``: condgan's training speed against a minimal hand-written loop of the same networks.
 
-For each case (model, image size, batch size) both run on the same device, precision and batches;
-the table gives images/s and milliseconds per step of each and their ratio, seconds per epoch of the dataset, peak memory
-and the seconds a domain FID takes on ``fid_samples`` generated images. With ``sweep.concurrency``
+For each case (model, image size, batch size) both run on the same device, precision and batches,
+each step eager and, on a GPU, also replayed as a CUDA graph (condgan's ``model.cuda_graph``; the
+plain loop's whole step captured: the reference nearest the hardware's limit); the table gives
+images/s and milliseconds per step of each, their ratio and condgan's ratio to the eager plain
+loop, seconds per epoch of the dataset, peak memory and the seconds a domain FID takes on
+``fid_samples`` generated images. With ``sweep.concurrency``
 it also times whole sweeps of short runs of the first case through ``hydra/launcher=concurrent``
 (runs per hour with 1, 2, 4, ... trials at once on the device).
 """
@@ -57,7 +60,10 @@ def case_config(cfg: DictConfig, case: DictConfig) -> DictConfig:
 
 
 class BatchTimer(L.Callback):
-    """Wall time of the training batches after the first ``warmup`` ones."""
+    """Wall time of the training batches after the first ``warmup`` ones, up to the epoch's last
+    batch. The device is synchronised only there, at the start and at the end, as in the plain
+    loop: a sync after every batch would keep the host from queueing the next batch's work while
+    the device runs this one."""
 
     def __init__(self, warmup: int, device: torch.device) -> None:
         self.warmup, self.device = warmup, device
@@ -70,15 +76,16 @@ class BatchTimer(L.Callback):
             self.start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.start is not None:
+        if self.start is not None and batch_idx + 1 == trainer.num_training_batches:
             synchronize(self.device)
             self.seconds = time.perf_counter() - self.start
 
 
-def time_condgan(train_cfg: DictConfig, cfg: DictConfig, device: torch.device):
-    """images/s of condgan's own training loop (Lightning, manual optimisation, no loggers)."""
+def time_condgan(train_cfg: DictConfig, cfg: DictConfig, device: torch.device, captured: bool = False):
+    """images/s of condgan's own training loop (Lightning, manual optimisation, no loggers), with
+    ``model.cuda_graph`` when ``captured``."""
     datamodule = hydra.utils.instantiate(train_cfg.data, on_device="auto")
-    model = hydra.utils.instantiate(train_cfg.model)
+    model = hydra.utils.instantiate(train_cfg.model, **({"cuda_graph": True} if captured else {}))
     timer = BatchTimer(cfg.warmup, device)
     trainer = L.Trainer(
         accelerator=device.type, devices=1, precision=cfg.precision, max_epochs=1,
@@ -89,23 +96,23 @@ def time_condgan(train_cfg: DictConfig, cfg: DictConfig, device: torch.device):
     return cfg.steps * train_cfg.data.batch_size / timer.seconds, model, datamodule
 
 
-def time_plain_loop(train_cfg: DictConfig, cfg: DictConfig, datamodule, device: torch.device) -> float:
+def time_plain_loop(train_cfg: DictConfig, cfg: DictConfig, datamodule, device: torch.device, captured: bool = False) -> float:
     """images/s of a hand-written loop: the same networks, optimisers and BCE losses, batches
-    indexed from the same uint8 tensor on the device."""
+    indexed from the same uint8 tensor on the device; with ``captured``, the whole step (batch
+    draw, both networks' steps) replayed as one CUDA graph after three eager steps."""
     model = hydra.utils.instantiate(train_cfg.model).to(device)
     g, d = model.generator, model.discriminator
     opt = train_cfg.model.optim
-    opt_g = torch.optim.Adam(g.parameters(), lr=opt.generator.lr, betas=tuple(opt.generator.betas))
-    opt_d = torch.optim.Adam(d.parameters(), lr=opt.discriminator.lr, betas=tuple(opt.discriminator.betas))
+    opt_g = torch.optim.Adam(g.parameters(), lr=opt.generator.lr, betas=tuple(opt.generator.betas), capturable=captured)
+    opt_d = torch.optim.Adam(d.parameters(), lr=opt.discriminator.lr, betas=tuple(opt.discriminator.betas),
+                             capturable=captured)
     real_target = train_cfg.model.real_label
     images, labels = datamodule.train_set.images.to(device), datamodule.train_set.labels.to(device)
     batch, noise_dim = train_cfg.data.batch_size, train_cfg.model.noise_dim
-    autocast = torch.autocast(device.type, dtype=AUTOCAST.get(cfg.precision), enabled=cfg.precision in AUTOCAST)
-    start = 0.0
-    for step in range(cfg.warmup + cfg.steps):
-        if step == cfg.warmup:
-            synchronize(device)
-            start = time.perf_counter()
+    autocast = torch.autocast(device.type, dtype=AUTOCAST.get(cfg.precision), enabled=cfg.precision in AUTOCAST,
+                              cache_enabled=not captured)
+
+    def step() -> None:
         index = torch.randint(len(labels), (batch,), device=device)
         real, y = to_signed_unit(images[index]), labels[index]
         with autocast:
@@ -122,6 +129,25 @@ def time_plain_loop(train_cfg: DictConfig, cfg: DictConfig, datamodule, device: 
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+
+    run = step
+    if captured:
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                step()
+        torch.cuda.current_stream(device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            step()
+        run = graph.replay
+    start = 0.0
+    for i in range(cfg.warmup + cfg.steps):
+        if i == cfg.warmup:
+            synchronize(device)
+            start = time.perf_counter()
+        run()
     synchronize(device)
     return cfg.steps * batch / (time.perf_counter() - start)
 
@@ -148,24 +174,31 @@ def peak_memory_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
-def run_case(cfg: DictConfig, case: DictConfig, device: torch.device) -> dict:
+def run_case(cfg: DictConfig, case: DictConfig, device: torch.device) -> list[dict]:
+    """The case's rows: the eager step, and on a GPU with ``cuda_graph`` also the captured step
+    (``model.cuda_graph=true`` against the plain loop captured as a CUDA graph)."""
     train_cfg = case_config(cfg, case)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    L.seed_everything(0, verbose=False)
-    condgan_rate, model, datamodule = time_condgan(train_cfg, cfg, device)
-    plain_rate = time_plain_loop(train_cfg, cfg, datamodule, device)
-    fid_seconds, fid = time_domain_fid(model, datamodule, cfg, device)
-    n_train = len(datamodule.train_set)
-    return {
-        "case": case.name, "data": datamodule.name, "batch": train_cfg.data.batch_size,
-        "condgan_img_s": condgan_rate, "plain_img_s": plain_rate, "ratio": condgan_rate / plain_rate,
-        "condgan_step_ms": 1000 * train_cfg.data.batch_size / condgan_rate,
-        "plain_step_ms": 1000 * train_cfg.data.batch_size / plain_rate,
-        "epoch_s": n_train / condgan_rate, "peak_mib": peak_memory_mib(device),
-        "fid_s": fid_seconds, "fid_samples": max(1, cfg.fid_samples // model.num_classes) * model.num_classes,
-        "fid": fid,
-    }
+    modes = [False] + ([True] if cfg.cuda_graph and device.type == "cuda" else [])
+    rows, plain_eager = [], None
+    for captured in modes:
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        L.seed_everything(0, verbose=False)
+        condgan_rate, model, datamodule = time_condgan(train_cfg, cfg, device, captured)
+        plain_rate = time_plain_loop(train_cfg, cfg, datamodule, device, captured)
+        plain_eager = plain_eager or plain_rate
+        fid_seconds, fid = time_domain_fid(model, datamodule, cfg, device)
+        batch = train_cfg.data.batch_size
+        rows.append({
+            "case": case.name, "step": "CUDA graph" if captured else "eager", "data": datamodule.name, "batch": batch,
+            "condgan_img_s": condgan_rate, "plain_img_s": plain_rate, "ratio": condgan_rate / plain_rate,
+            "ratio_to_plain_eager": condgan_rate / plain_eager,
+            "condgan_step_ms": 1000 * batch / condgan_rate, "plain_step_ms": 1000 * batch / plain_rate,
+            "epoch_s": len(datamodule.train_set) / condgan_rate, "peak_mib": peak_memory_mib(device),
+            "fid_s": fid_seconds, "fid_samples": max(1, cfg.fid_samples // model.num_classes) * model.num_classes,
+            "fid": fid,
+        })
+    return rows
 
 
 def sweep_command(cfg: DictConfig, concurrency: int, sweep_dir: Path) -> list[str]:
@@ -212,15 +245,15 @@ def table(rows: list[dict], device: torch.device, precision: str) -> str:
     lines = [
         f"Device: {device_name(device)}; precision {precision}; torch {torch.__version__}",
         "",
-        f"| case | data | batch | condgan img/s | plain loop img/s | condgan / plain ms per step | ratio | s/epoch | "
-        f"{memory} | domain FID time (samples) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| case | step | data | batch | condgan img/s | plain loop img/s | condgan / plain ms per step | ratio | "
+        f"ratio to the eager plain loop | s/epoch | {memory} | domain FID time (samples) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['case']} | {r['data']} | {r['batch']} | {r['condgan_img_s']:.0f} | {r['plain_img_s']:.0f} | "
-            f"{r['condgan_step_ms']:.2f} / {r['plain_step_ms']:.2f} | "
-            f"{r['ratio']:.3f} | {r['epoch_s']:.1f} | {r['peak_mib']:.0f} | {r['fid_s']:.1f} s ({r['fid_samples']}) |"
+            f"| {r['case']} | {r['step']} | {r['data']} | {r['batch']} | {r['condgan_img_s']:.0f} | {r['plain_img_s']:.0f} | "
+            f"{r['condgan_step_ms']:.2f} / {r['plain_step_ms']:.2f} | {r['ratio']:.3f} | {r['ratio_to_plain_eager']:.3f} | "
+            f"{r['epoch_s']:.1f} | {r['peak_mib']:.0f} | {r['fid_s']:.1f} s ({r['fid_samples']}) |"
         )
     return "\n".join(lines) + "\n"
 
@@ -228,7 +261,9 @@ def table(rows: list[dict], device: torch.device, precision: str) -> str:
 def bench(cfg: DictConfig) -> list[dict]:
     """Run every case, print the table and write it to ``cfg.output``; returns the rows."""
     device, output = resolve_device(cfg.device), Path(cfg.output)
-    rows = [run_case(cfg, case, device) for case in cfg.cases]
+    if cfg.cuda_graph and device.type != "cuda":
+        log.info("bench: cuda_graph rows need a CUDA device; on %s only the eager step is timed", device.type)
+    rows = [row for case in cfg.cases for row in run_case(cfg, case, device)]
     text = table(rows, device, cfg.precision)
     sweeps = [time_sweep(cfg, n) for n in cfg.sweep.concurrency]
     if sweeps:
