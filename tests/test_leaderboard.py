@@ -40,7 +40,7 @@ def test_a_tiny_leaderboard_ranks_entries_against_the_floor_and_records_failures
     rows = {row["name"]: row for row in board["entries"]}
     assert [row["name"] for row in board["entries"]] == ["cgan", "cvae", "broken"]
     assert rows["broken"]["status"] == "failed" and rows["broken"]["returncode"] == 2
-    assert "n_critic=0: the discriminator needs at least one step" in rows["broken"]["error"]
+    assert "model.n_critic=0: use a whole number >= 1" in rows["broken"]["error"]
     floor = board["floor"]["summary"]["fid"]
     assert math.isfinite(floor)
     for name in ("cgan", "cvae"):
@@ -55,7 +55,7 @@ def test_a_tiny_leaderboard_ranks_entries_against_the_floor_and_records_failures
     table_rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert len(table_rows) == 4 and FLOOR in table_rows[0]
     assert {"cgan", "cvae", "broken"} == {row.split(" | ")[1].split("]")[0].lstrip("[") for row in table_rows[1:]}
-    assert "failed: n_critic=0: the discriminator needs at least one step" in table
+    assert "failed: model.n_critic=0: use a whole number >= 1" in table
     assert "torch " in table and "cores" in table and "precision 32-true" in table and "2 s of training" in table
     assert json.loads((tmp_path / "leaderboard.json").read_text())["floor"]["summary"]["fid"] == floor
     assert (tmp_path / "domain_fid.png").is_file() and (tmp_path / "grids.png").is_file()
@@ -67,7 +67,7 @@ def test_training_commands_put_the_budget_before_the_entry_and_the_run_folder_la
                                tmp_path / "runs" / "a", tmp_path / "data")
     assert command[1:4] == ["-m", "condgan.pipelines.train", "data=glyphs"]
     assert command.index("trainer.max_time='01:01:01:02'") < command.index("trainer.max_epochs=-1") \
-        < command.index("trainer.max_epochs=40")
+        < command.index("trainer.min_epochs=1") < command.index("trainer.max_epochs=40")
     assert f"hydra.run.dir='{tmp_path / 'runs' / 'a'}'" in command
     assert max_time(600) == "00:00:10:00" and max_time(0.2) == "00:00:00:01"
 

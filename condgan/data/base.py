@@ -297,6 +297,9 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
             num_workers=self.hparams.num_workers,
             pin_memory=self.hparams.pin_memory,
             persistent_workers=self.hparams.num_workers > 0,
+            # the workers' base seed comes from here, not from the global generator, whose stream
+            # stays the model's (noise, dropout), so a resumed run draws what an uninterrupted one would
+            generator=torch.Generator().manual_seed(self.hparams.seed),
         )
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:

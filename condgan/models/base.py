@@ -1,16 +1,20 @@
 """The interface every model family offers to callbacks, metrics and evaluate.py."""
 
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 import lightning as L
+import numpy as np
 import torch
 
 from condgan.errors import LabelRangeError
 from condgan.nets.labels import label_weights
 
 CHECKPOINT_KEY = "condgan"
+# the random generators' states at the checkpoint, restored when training resumes from it
+RNG_KEY = "condgan_rng"
 
 
 class GenerativeModule(L.LightningModule, ABC):
@@ -31,6 +35,7 @@ class GenerativeModule(L.LightningModule, ABC):
         self.num_classes = num_classes
         self.attributes = dict(attributes or {})
         self.label_sizes = [num_classes, *self.attributes.values()]
+        self._resumed_rng_states: dict | None = None
 
     @abstractmethod
     def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -128,17 +133,51 @@ class GenerativeModule(L.LightningModule, ABC):
 
     def on_train_start(self) -> None:
         """Under data parallelism, give every rank its own random stream (noise draws, dropout):
-        the global seed plus the rank. Parameters stay identical (DDP broadcasts rank 0's)."""
+        the global seed plus the rank. Parameters stay identical (DDP broadcasts rank 0's). On one
+        device, a resumed run continues the random streams its checkpoint recorded, so it draws the
+        noise the uninterrupted run would have."""
         if self.trainer.world_size > 1:
             torch.manual_seed(torch.initial_seed() + self.global_rank)
+        elif self._resumed_rng_states is not None:
+            set_rng_states(self._resumed_rng_states)
+        self._resumed_rng_states = None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Record the model class, and the DataModule class whose hyperparameters Lightning saves."""
+        """Record the model class, the DataModule class whose hyperparameters Lightning saves, and
+        the random number generators' states (for an exact resume)."""
         info = {"model_class": _qualified_name(type(self))}
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is not None:
             info["datamodule_class"] = _qualified_name(type(datamodule))
         checkpoint[CHECKPOINT_KEY] = info
+        checkpoint[RNG_KEY] = rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Keep the recorded random states for :meth:`on_train_start` (after Lightning's sanity
+        validation, which draws from them too)."""
+        self._resumed_rng_states = checkpoint.get(RNG_KEY)
+
+
+def rng_states() -> dict:
+    """The states of torch's CPU and CUDA generators, numpy's and Python's, as tensors and plain
+    values (no numpy objects in a checkpoint)."""
+    name, keys, position, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(gauss)],
+        "python": random.getstate(),
+    }
+
+
+def set_rng_states(states: dict) -> None:
+    """Restore what :func:`rng_states` recorded (CUDA states only where CUDA is in use)."""
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_initialized():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    name, keys, position, has_gauss, gauss = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+    random.setstate(states["python"])
 
 
 def class_column(labels: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,8 @@
 """Rebuild any condgan model from a checkpoint file alone."""
 
 import importlib
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -9,17 +11,28 @@ from condgan.errors import CheckpointError
 from condgan.models.base import CHECKPOINT_KEY, GenerativeModule
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint dictionary on the CPU, with a one-line error for missing or corrupt files."""
+def read_checkpoint(path: str | Path, trust: bool = False) -> dict:
+    """Load a checkpoint dictionary on the CPU as data: tensors and plain values only
+    (``weights_only``), so a file from elsewhere cannot run code while it loads; ``trust`` lifts
+    that for files whose origin the user vouches for. One-line errors for missing, corrupt and
+    refused files."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(
             f"checkpoint {path} not found; pass ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt"
         )
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # truncated zip, pickle errors, foreign formats
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(err).__name__}: {err})") from err
+        checkpoint = torch.load(path, map_location="cpu", weights_only=not trust)
+    except pickle.UnpicklingError as err:
+        found = None if trust else re.search(r"GLOBAL (\S+)", str(err))
+        if found is None:
+            raise CheckpointError(f"checkpoint {path} cannot be read (not a file torch.load understands)") from err
+        raise CheckpointError(
+            f"checkpoint {path} holds more than tensors and plain values ({found.group(1)}), which loading would "
+            "run as code; pass trust_checkpoint=true only if you trust where it came from"
+        ) from err
+    except Exception as err:  # truncated zip, foreign formats
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(err).__name__}: {' '.join(str(err).split())})") from err
     if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint:
         raise CheckpointError(f"{path} was not written by condgan's train.py; pass a checkpoint from a condgan run")
     return checkpoint

@@ -26,7 +26,14 @@ from omegaconf import DictConfig, OmegaConf
 from condgan.data.base import to_signed_unit
 from condgan.metrics.classifier import classifier_for
 from condgan.metrics.scores import frechet_distance
-from condgan.pipelines.common import CONFIG_DIR, compose_train_config, device_name, reporting_user_errors, resolve_device
+from condgan.pipelines.common import (
+    CONFIG_DIR,
+    checking_group_choices,
+    compose_train_config,
+    device_name,
+    reporting_user_errors,
+    resolve_device,
+)
 from condgan.utils.sampling import generate_per_class
 
 log = logging.getLogger(__name__)
@@ -274,6 +281,7 @@ def bench(cfg: DictConfig) -> list[dict]:
     return rows
 
 
+@checking_group_choices
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="bench")
 @reporting_user_errors
 def main(cfg: DictConfig) -> None:

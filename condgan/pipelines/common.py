@@ -1,4 +1,5 @@
-"""What the entry points share: the config folder, the device, list instantiation, one-line user errors."""
+"""What the entry points share: the config folder, the device, list instantiation, one-line user errors
+(also for a config-group choice that does not exist)."""
 
 import functools
 import os
@@ -13,7 +14,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from condgan.errors import CondganError
+from condgan.errors import CondganError, ConfigError
+from condgan.pipelines.config_checks import check_group_choices
 from condgan.utils.resolvers import register_resolvers
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
@@ -65,6 +67,22 @@ def user_error(err: BaseException) -> CondganError | None:
             return err
         err = err.__cause__ or err.__context__
     return None
+
+
+def checking_group_choices(hydra_main: Callable) -> Callable:
+    """Before Hydra composes the config: a ``group=name`` on the command line that names no config
+    is one ``condgan: error: ...`` line listing the choices, and exit code 2."""
+
+    @functools.wraps(hydra_main)
+    def wrapper(*args, **kwargs):
+        try:
+            check_group_choices(sys.argv[1:], CONFIG_DIR)
+        except ConfigError as err:
+            print(f"condgan: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        return hydra_main(*args, **kwargs)
+
+    return wrapper
 
 
 def reporting_user_errors(task: Callable) -> Callable:

@@ -112,12 +112,15 @@ def quoted(value: str) -> str:
 def training_command(entry: Entry, common: list[str], settings: DictConfig, run_dir: Path, data_dir: Path) -> list[str]:
     """The ``train.py`` command line of one entry: the common overrides, the budget, the entry's own
     overrides (so an entry may set e.g. ``trainer.max_epochs`` for an ``lr_schedule``), then what
-    the leaderboard needs: the run folder, the shared data folder (and classifier cache), no progress bar."""
+    the leaderboard needs: the run folder, the shared data folder (and classifier cache), no progress
+    bar. The first epoch finishes past the budget (``trainer.min_epochs=1``), so every entry has a
+    validated, checkpointed epoch to compare."""
     return [
         sys.executable, "-m", "condgan.pipelines.train",
         *common,
         f"trainer.max_time={quoted(max_time(settings.budget_s))}",
         f"trainer.max_epochs={settings.max_epochs}",
+        "trainer.min_epochs=1",
         *entry.overrides,
         f"hydra.run.dir={quoted(str(run_dir))}",
         f"paths.data_dir={quoted(str(data_dir))}",

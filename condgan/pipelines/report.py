@@ -221,7 +221,7 @@ def run_label(ckpt: Path, root: Path) -> str:
 def evaluate_checkpoint(ckpt: Path, cfg: DictConfig, out: Path) -> dict:
     """Samples, pictures and metrics of one checkpoint, written to ``out``; returns the report."""
     device = resolve_device(cfg.device)
-    checkpoint = read_checkpoint(ckpt)
+    checkpoint = read_checkpoint(ckpt, cfg.trust_checkpoint)
     model = load_generative_model(checkpoint, device)
     names = class_names_of(checkpoint, model.num_classes)
     out.mkdir(parents=True, exist_ok=True)

@@ -6,11 +6,14 @@ from pathlib import Path
 import hydra
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from condgan.callbacks import DomainMetricsCallback
+from condgan.callbacks import DomainMetricsCallback, LastCheckpoint
 from condgan.errors import ConfigError
-from condgan.pipelines.common import CONFIG_DIR, instantiate_all, reporting_user_errors
+from condgan.models.checkpoint import read_checkpoint
+from condgan.pipelines.common import CONFIG_DIR, checking_group_choices, instantiate_all, reporting_user_errors
+from condgan.pipelines.config_checks import check_config
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ def warn_if_real_images_only_are_augmented(datamodule: L.LightningDataModule) ->
 
 def train(cfg: DictConfig) -> L.Trainer:
     """Fit the configured model on the configured data; returns the finished trainer."""
+    check_config(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
@@ -52,14 +56,51 @@ def train(cfg: DictConfig) -> L.Trainer:
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    last = next((cb for cb in callbacks if isinstance(cb, LastCheckpoint)), None)
+    ckpt_path = resume_path(cfg.get("ckpt_path"), last, cfg.paths.output_dir)
     log.info("training %s on %s", type(model).__name__, type(datamodule).__name__)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    checkpoint = trainer.checkpoint_callback
-    if checkpoint is not None and checkpoint.last_model_path and Path(checkpoint.last_model_path).is_file():
-        log.info("last checkpoint: %s", checkpoint.last_model_path)
+    trust = bool(cfg.get("trust_checkpoint", False))
+    if ckpt_path is not None:
+        read_checkpoint(ckpt_path, trust)  # a one-line error for a missing, corrupt or refused file
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trust)
+    except SIGTERMException:  # Lightning finished the step in progress; LastCheckpoint has saved it
+        log_how_to_resume(trainer, last, cfg.paths.output_dir)
+        return trainer
+    if last is not None and last.path.is_file():
+        log.info("last checkpoint: %s", last.path)
     return trainer
 
 
+def log_how_to_resume(trainer: L.Trainer, last: LastCheckpoint | None, run_dir: str) -> None:
+    """The one line a run stopped by SIGTERM ends with (its exit code is 0)."""
+    if last is None:
+        log.warning("stopped by SIGTERM at epoch %d with no last checkpoint (callbacks.model_checkpoint is off)",
+                    trainer.current_epoch)
+    else:
+        log.warning("stopped by SIGTERM at epoch %d: %s holds the run; resume it with the same overrides plus "
+                    "ckpt_path=auto hydra.run.dir=%s", trainer.current_epoch, last.path, run_dir)
+
+
+def resume_path(ckpt_path: str | None, last: LastCheckpoint | None, run_dir: str) -> str | None:
+    """The checkpoint to resume from: ``ckpt_path`` as given, or for ``auto`` the newest of the run
+    folder's ``checkpoints/last.ckpt`` and the ``hpc_ckpt_<n>.ckpt`` files Lightning saves before a
+    SLURM requeue (a fresh start when there is none)."""
+    if ckpt_path != "auto":
+        return ckpt_path
+    if last is None:
+        raise ConfigError("ckpt_path=auto resumes from checkpoints/last.ckpt, which callbacks.model_checkpoint "
+                          "writes: keep it, or pass ckpt_path=<a .ckpt file>")
+    saved = [path for path in (last.path, *Path(run_dir).glob("hpc_ckpt_*.ckpt")) if path.is_file()]
+    if not saved:
+        log.info("ckpt_path=auto: no %s yet, starting a fresh run", last.path)
+        return None
+    newest = max(saved, key=lambda path: path.stat().st_mtime)
+    log.info("resuming from %s", newest)
+    return str(newest)
+
+
+@checking_group_choices
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @reporting_user_errors
 def main(cfg: DictConfig) -> None:

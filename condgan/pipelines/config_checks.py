@@ -1,0 +1,165 @@
+"""One validation pass over a composed config before anything is built, and over the command line's
+config-group choices before Hydra composes: a bad value is one line naming the key, the value and
+what is allowed."""
+
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from condgan.errors import ConfigError
+from condgan.models.losses import LOSSES
+
+PRECISIONS = ("32-true", "32", "64-true", "64", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "transformer-engine")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def integer_at_least(low: int) -> tuple[Callable, str]:
+    return (lambda v: _integer(v) and v >= low), f"a whole number >= {low}"
+
+
+def number_in(low: float, high: float, low_open: bool = False, high_open: bool = False) -> tuple[Callable, str]:
+    def check(v) -> bool:
+        return _number(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    return check, f"a number in {interval}"
+
+
+def positive_number() -> tuple[Callable, str]:
+    return (lambda v: _number(v) and v > 0), "a number > 0"
+
+
+def non_negative_number() -> tuple[Callable, str]:
+    return (lambda v: _number(v) and v >= 0), "a number >= 0"
+
+
+def one_of(choices: Iterable[str]) -> tuple[Callable, str]:
+    choices = tuple(choices)
+    return (lambda v: v in choices), f"one of {', '.join(choices)}"
+
+
+def betas() -> tuple[Callable, str]:
+    return (lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_number(b) and 0 <= b < 1 for b in v),
+            "two numbers in [0, 1), e.g. [0.5, 0.999]")
+
+
+def whole_numbers_at_least(low: int) -> tuple[Callable, str]:
+    return (lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(_integer(w) and w >= low for w in v),
+            f"a non-empty list of whole numbers >= {low}")
+
+
+def optional(rule: tuple[Callable, str]) -> tuple[Callable, str]:
+    check, allowed = rule
+    return (lambda v: v is None or check(v)), f"null or {allowed}"
+
+
+# key -> (check, what is allowed); a key a config does not have is not checked. `*` matches every
+# key at that level (the optimisers of both networks, every DiffAugment strength, every attribute)
+RULES: dict[str, tuple[Callable, str]] = {
+    "seed": optional(integer_at_least(0)),
+    "data.batch_size": integer_at_least(1),
+    "data.image_size": integer_at_least(8),
+    "data.channels": (lambda v: _integer(v) and v in (1, 3), "1 or 3"),
+    "data.num_classes": integer_at_least(1),
+    "data.val_fraction": number_in(0, 1, low_open=True, high_open=True),
+    "data.num_workers": integer_at_least(0),
+    "data.samples_per_class": integer_at_least(1),
+    "data.test_samples_per_class": integer_at_least(1),
+    "data.attributes.*": integer_at_least(2),
+    "data.augment.rotation": non_negative_number(),
+    "data.augment.shift": number_in(0, 1),
+    "data.augment.shear": non_negative_number(),
+    "data.augment.zoom": number_in(0, 1, high_open=True),
+    "data.augment.crop_padding": integer_at_least(0),
+    "model.noise_dim": integer_at_least(1),
+    "model.latent_dim": integer_at_least(1),
+    "model.generator.width": integer_at_least(1),
+    "model.discriminator.width": integer_at_least(1),
+    "model.generator.embed_dim": optional(integer_at_least(1)),
+    "model.discriminator.embed_dim": optional(integer_at_least(1)),
+    "model.generator.widths": whole_numbers_at_least(1),
+    "model.discriminator.widths": whole_numbers_at_least(1),
+    "model.optim.lr": positive_number(),
+    "model.optim.betas": betas(),
+    "model.optim.*.lr": positive_number(),
+    "model.optim.*.betas": betas(),
+    "model.loss": one_of(LOSSES),
+    "model.real_label": number_in(0, 1, low_open=True),
+    "model.n_critic": integer_at_least(1),
+    "model.gradient_penalty": non_negative_number(),
+    "model.r1_penalty": non_negative_number(),
+    "model.r1_every": integer_at_least(1),
+    "model.aux_weight": non_negative_number(),
+    "model.recon_weight": non_negative_number(),
+    "model.kl_weight": non_negative_number(),
+    "model.lr_warmup_steps": integer_at_least(0),
+    "model.ema_half_life": optional(positive_number()),
+    "model.ema_rampup": optional(positive_number()),
+    "model.ema_decay": optional(number_in(0, 1, high_open=True)),
+    "model.diff_augment.translation": number_in(0, 1),
+    "model.diff_augment.cutout": number_in(0, 1),
+    "model.diff_augment.*": non_negative_number(),
+    "trainer.max_epochs": integer_at_least(-1),
+    "trainer.min_epochs": optional(integer_at_least(0)),
+    "trainer.log_every_n_steps": integer_at_least(0),
+    "trainer.precision": (lambda v: str(v) in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+}
+
+
+def _matches(rule_key: str, container, prefix: str = "") -> Iterable[tuple[str, object]]:
+    """``(key, value)`` of every config entry the rule's key (with ``*`` wildcards) names."""
+    head, _, rest = rule_key.partition(".")
+    if not isinstance(container, dict):
+        return
+    names = list(container) if head == "*" else [head] if head in container else []
+    for name in names:
+        key = f"{prefix}{name}"
+        if rest:
+            yield from _matches(rest, container[name], key + ".")
+        elif not (head == "*" and isinstance(container[name], dict)):
+            yield key, container[name]
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Every value :data:`RULES` names is what it allows, else a :class:`ConfigError` naming the
+    key, the value and what is allowed (the first rule a key matches decides)."""
+    try:
+        values = OmegaConf.to_container(cfg, resolve=True)
+    except Exception as err:  # an interpolation that cannot resolve
+        raise ConfigError(f"the config does not resolve: {' '.join(str(err).split())}") from err
+    checked = set()
+    for rule_key, (check, allowed) in RULES.items():
+        for key, value in _matches(rule_key, values):
+            if key in checked:
+                continue
+            checked.add(key)
+            if not check(value):
+                raise ConfigError(f"{key}={value!r}: use {allowed}")
+
+
+def check_group_choices(overrides: Iterable[str], config_dir: str | Path) -> None:
+    """A ``group=name`` command-line override (also ``+group=``, ``++group=``, a sweep's
+    ``group=a,b``) must name a config in ``config_dir/group/``; else a :class:`ConfigError`
+    listing the choices. Deletions (``~group``), Hydra's own groups (``hydra/...``, which plugins
+    extend) and sweep functions are left to Hydra."""
+    config_dir = Path(config_dir)
+    for override in overrides:
+        key, sep, value = override.lstrip("+").partition("=")
+        if not sep or key.startswith(("~", "hydra")):
+            continue
+        group = config_dir / key.split("@")[0]
+        if not group.is_dir() or any(c in value for c in "()[]{}*$"):
+            continue
+        choices = sorted(p.stem for p in group.glob("*.yaml"))
+        for name in value.split(","):
+            if name not in ("null", "") and name not in choices:
+                raise ConfigError(f"{key}={name} is not a config in {group.name}/: choose one of {', '.join(choices)}")

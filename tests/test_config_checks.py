@@ -1,0 +1,87 @@
+"""Validated configs: every bad value a user can type is one line naming the key, the value and
+what is allowed, before anything is built; an unknown config-group choice lists the choices."""
+
+from pathlib import Path
+
+import pytest
+
+from condgan.errors import ConfigError
+from condgan.pipelines.common import CONFIG_DIR
+from condgan.pipelines.config_checks import check_config, check_group_choices
+from tests.conftest import compose_config
+from tests.test_cli import QUIET, error_lines, run
+
+BAD_OVERRIDES = [
+    ("data.batch_size=0", "data.batch_size=0: use a whole number >= 1"),
+    ("data.batch_size=-5", "data.batch_size=-5: use a whole number >= 1"),
+    ("data.batch_size=2.5", "data.batch_size=2.5: use a whole number >= 1"),
+    ("data.image_size=4", "data.image_size=4: use a whole number >= 8"),
+    ("data.channels=2", "data.channels=2: use 1 or 3"),
+    ("data.val_fraction=1.5", "data.val_fraction=1.5: use a number in (0, 1)"),
+    ("data.num_workers=-1", "data.num_workers=-1: use a whole number >= 0"),
+    ("+data.attributes={style:1}", "data.attributes.style=1: use a whole number >= 2"),
+    ("data.augment.zoom=1", "data.augment.zoom=1: use a number in [0, 1)"),
+    ("model.optim.generator.lr=abc", "model.optim.generator.lr='abc': use a number > 0"),
+    ("model.optim.discriminator.lr=0", "model.optim.discriminator.lr=0: use a number > 0"),
+    ("model.optim.generator.betas=[0.5]", "model.optim.generator.betas=[0.5]: use two numbers in [0, 1)"),
+    ("model.optim.discriminator.betas=[0.5,1.5]", "model.optim.discriminator.betas=[0.5, 1.5]: use two numbers"),
+    ("model.noise_dim=0", "model.noise_dim=0: use a whole number >= 1"),
+    ("model.generator.widths=[64,0]", "model.generator.widths=[64, 0]: use a non-empty list of whole numbers >= 1"),
+    ("model.generator.embed_dim=-2", "model.generator.embed_dim=-2: use null or a whole number >= 1"),
+    ("model.loss=minimax", "model.loss='minimax': use one of bce, hinge, wasserstein, lsgan"),
+    ("model.real_label=0", "model.real_label=0: use a number in (0, 1]"),
+    ("model.n_critic=0", "model.n_critic=0: use a whole number >= 1"),
+    ("model.gradient_penalty=-1", "model.gradient_penalty=-1: use a number >= 0"),
+    ("model.r1_every=0", "model.r1_every=0: use a whole number >= 1"),
+    ("model.aux_weight=-0.5", "model.aux_weight=-0.5: use a number >= 0"),
+    ("model.ema_decay=1.0", "model.ema_decay=1.0: use null or a number in [0, 1)"),
+    ("model.ema_half_life=0", "model.ema_half_life=0: use null or a number > 0"),
+    ("model.diff_augment.translation=2", "model.diff_augment.translation=2: use a number in [0, 1]"),
+    ("model.diff_augment.rotation=-5", "model.diff_augment.rotation=-5: use a number >= 0"),
+    ("model.lr_warmup_steps=-1", "model.lr_warmup_steps=-1: use a whole number >= 0"),
+    ("trainer.max_epochs=-3", "trainer.max_epochs=-3: use a whole number >= -1"),
+    ("trainer.precision=8-mixed", "trainer.precision='8-mixed': use one of 32-true"),
+    ("seed=-1", "seed=-1: use null or a whole number >= 0"),
+]
+
+
+@pytest.mark.parametrize("override,message", BAD_OVERRIDES, ids=[o for o, _ in BAD_OVERRIDES])
+def test_a_bad_value_is_one_line_naming_key_value_and_what_is_allowed(train_config, override, message):
+    with pytest.raises(ConfigError) as err:
+        check_config(train_config(override))
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+SHIPPED = [(group, path.stem) for group in ("experiment", "model", "data", "trainer", "debug", "callbacks", "logger")
+           for path in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("group,name", SHIPPED, ids=[f"{g}={n}" for g, n in SHIPPED])
+def test_every_shipped_config_passes(tmp_path, group, name):
+    check_config(compose_config("train", [f"{group}={name}"], tmp_path, tmp_path))
+
+
+def test_settings_combined_on_the_command_line_pass(train_config):
+    check_config(train_config("model=cdcgan", "data.attributes={style:2}", "trainer.precision=bf16-mixed",
+                              "model.diff_augment.translation=0.125", "seed=null"))
+
+
+def test_unknown_group_choices_list_the_choices():
+    with pytest.raises(ConfigError, match="model=nope is not a config in model/: choose one of acgan, acgan_ema, best"):
+        check_group_choices(["model=nope"], CONFIG_DIR)
+    with pytest.raises(ConfigError, match="data=nope is not a config in data/"):
+        check_group_choices(["-m", "data=glyphs,nope"], CONFIG_DIR)
+    check_group_choices(["model=cgan", "+experiment=glyphs_best", "hydra/launcher=basic", "~logger", "data.batch_size=3",
+                         "model=cgan,cdcgan", "logger=null", "--cfg", "job"], CONFIG_DIR)
+
+
+def test_the_command_line_refuses_before_building_anything(tmp_path):
+    result = run("train.py", "data.batch_size=0", *QUIET, cwd=tmp_path)
+    assert result.returncode == 2
+    assert error_lines(result) == ["condgan: error: data.batch_size=0: use a whole number >= 1"]
+    assert "Traceback" not in result.stderr and not list(tmp_path.rglob("*.ckpt"))
+    result = run("evaluate.py", "task=eda", "data=nope", cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = error_lines(result)
+    assert "data=nope is not a config in data/: choose one of" in line and "glyphs" in line
+    assert len(result.stderr.strip().splitlines()) == 1
