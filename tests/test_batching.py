@@ -56,3 +56,13 @@ def test_evaluation_batches_are_padded_so_every_rank_gets_the_same_number():
               for rank in (0, 1)]
     assert [len(s) for s in shards] == [2, 2]
     assert [[b.tolist() for _, b in s] for s in shards] == [[[0, 1], [4]], [[2, 3], [0, 1]]]
+
+
+def test_a_mid_epoch_resume_skips_that_epochs_batches_already_trained_once():
+    plain = EpochBatchSampler(20, 4, shuffle=True, drop_last=True, seed=3)
+    resumed = EpochBatchSampler(20, 4, shuffle=True, drop_last=True, seed=3, resume_at=(1, 2))
+    expected = [plain.index_batches() for _ in range(3)]
+    got = [resumed.index_batches() for _ in range(3)]
+    assert [b.tolist() for b in got[0]] == [b.tolist() for b in expected[0]]
+    assert [b.tolist() for b in got[1]] == [b.tolist() for b in expected[1][2:]]
+    assert [b.tolist() for b in got[2]] == [b.tolist() for b in expected[2]]

@@ -17,7 +17,7 @@ BAD_OVERRIDES = [
     ("data.batch_size=2.5", "data.batch_size=2.5: use a whole number >= 1"),
     ("data.image_size=4", "data.image_size=4: use a whole number >= 8"),
     ("data.channels=2", "data.channels=2: use 1 or 3"),
-    ("data.val_fraction=1.5", "data.val_fraction=1.5: use a number in (0, 1)"),
+    ("data.val_fraction=1.5", "data.val_fraction=1.5: use a number in [0, 1)"),
     ("data.num_workers=-1", "data.num_workers=-1: use a whole number >= 0"),
     ("+data.attributes={style:1}", "data.attributes.style=1: use a whole number >= 2"),
     ("data.augment.zoom=1", "data.augment.zoom=1: use a number in [0, 1)"),

@@ -34,14 +34,19 @@ def read(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-class SigtermAfterEpoch(L.Callback):
-    """Sends this process SIGTERM at the end of epoch ``epoch`` (as a scheduler would on preemption)."""
+class Sigterm(L.Callback):
+    """Sends this process SIGTERM (as a scheduler does on preemption) at the end of epoch ``epoch``,
+    or after its batch ``batch``."""
 
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(self, epoch: int, batch: int | None = None) -> None:
+        self.epoch, self.batch = epoch, batch
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            os.kill(os.getpid(), signal.SIGTERM)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if trainer.current_epoch == self.epoch:
+        if trainer.current_epoch == self.epoch and self.batch is None:
             os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -85,7 +90,9 @@ def test_last_ckpt_is_written_at_every_epoch_end(train_config):
     assert read(last_checkpoint(cfg))["global_step"] == 3 * 2 * 2
 
 
-def test_an_exact_resume_after_sigterm_gives_the_uninterrupted_runs_weights_and_losses(train_config, tmp_path, caplog):
+@pytest.mark.parametrize("batch,steps_done", [(None, 2 * 9), (2, 9 + 4)], ids=["at-an-epoch-end", "mid-epoch"])
+def test_an_exact_resume_after_sigterm_gives_the_uninterrupted_runs_weights_and_losses(train_config, tmp_path, caplog,
+                                                                                        batch, steps_done):
     whole = train_config(*EXACT)
     trainer = train(whole)
     weights = {k: v.clone() for k, v in trainer.lightning_module.state_dict().items()}
@@ -94,10 +101,11 @@ def test_an_exact_resume_after_sigterm_gives_the_uninterrupted_runs_weights_and_
     with open_dict(interrupted):
         interrupted.paths.output_dir = str(tmp_path / "interrupted")
         interrupted.ckpt_path = "auto"  # nothing to resume yet: a fresh start
-        interrupted.callbacks.sigterm = {"_target_": f"{__name__}.SigtermAfterEpoch", "epoch": 1}
+        interrupted.callbacks.sigterm = {"_target_": f"{__name__}.Sigterm", "epoch": 1, "batch": batch}
     with caplog.at_level(logging.INFO):
-        stopped = train(interrupted)
-    assert stopped.current_epoch == 2 and read(last_checkpoint(interrupted))["global_step"] == trainer.global_step * 2 // 3
+        train(interrupted)
+    # 6 batches an epoch, n_critic=2: 9 optimiser steps; batches 0-2 of epoch 1: 1 + 2 + 1
+    assert read(last_checkpoint(interrupted))["global_step"] == steps_done
     assert any("ckpt_path=auto" in r.getMessage() and "stopped by SIGTERM" in r.getMessage() for r in caplog.records)
 
     with open_dict(interrupted):

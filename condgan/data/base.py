@@ -91,6 +91,7 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
         if not 0.0 <= val_fraction < 1.0:
             raise ConfigError(f"{self.name}: data.val_fraction={val_fraction} must lie in [0, 1)")
         self.save_hyperparameters(logger=False)
+        self._resume_at: tuple[int, int] | None = None
         self.augment = BatchAugment(augment)
         if self.augment.settings.get("hflip") and not self.mirrorable:
             raise ConfigError(
@@ -284,7 +285,8 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
             return DataLoader(ConsecutiveBatches(dataset, self.hparams.batch_size, shuffle and self.hparams.drop_last),
                               batch_size=None, shuffle=False)
         batches = EpochBatchSampler(
-            len(dataset), self.hparams.batch_size, shuffle, shuffle and self.hparams.drop_last, self.hparams.seed
+            len(dataset), self.hparams.batch_size, shuffle, shuffle and self.hparams.drop_last, self.hparams.seed,
+            self._resume_at if shuffle else None,
         )
         if self.keeps_data_on_device():
             trainer = self.trainer
@@ -301,6 +303,21 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
             # stays the model's (noise, dropout), so a resumed run draws what an uninterrupted one would
             generator=torch.Generator().manual_seed(self.hparams.seed),
         )
+
+    def state_dict(self) -> dict:
+        """Saved in checkpoints: for one taken mid-epoch, that epoch and its training batches done
+        (empty at an epoch's end, where the next epoch starts from its first batch)."""
+        if self.trainer is None:
+            return {}
+        epochs, batches = self.trainer.fit_loop.epoch_progress.current, self.trainer.fit_loop.epoch_loop.batch_progress
+        if epochs.started <= epochs.processed:
+            return {}
+        # counted over every data-parallel rank's share, which the sampler's one order is cut into
+        return {"epoch": epochs.processed, "batches_done": batches.current.completed * self.trainer.world_size}
+
+    def load_state_dict(self, state: dict) -> None:
+        """A checkpoint taken mid-epoch: the training batches resume after those it had done."""
+        self._resume_at = (state["epoch"], state["batches_done"]) if state else None
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.train_set, shuffle=True)

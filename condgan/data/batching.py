@@ -14,9 +14,12 @@ class EpochBatchSampler(Sampler[list[int]]):
     split the batches between them. ``set_epoch`` selects the epoch; without it, each pass advances.
     """
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, drop_last: bool, seed: int = 0) -> None:
+    def __init__(self, n: int, batch_size: int, shuffle: bool, drop_last: bool, seed: int = 0,
+                 resume_at: tuple[int, int] | None = None) -> None:
         self.n, self.batch_size, self.shuffle, self.drop_last, self.seed = n, batch_size, shuffle, drop_last, seed
         self.epoch = 0
+        # (epoch, batches done): the first pass over that epoch starts after those batches
+        self.resume_at = resume_at
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -31,8 +34,11 @@ class EpochBatchSampler(Sampler[list[int]]):
 
     def index_batches(self, device: torch.device | None = None) -> list[torch.Tensor]:
         """This epoch's batches as int64 index tensors on ``device`` (copied there in one piece), and
-        advance to the next epoch."""
+        advance to the next epoch. A run resumed mid-epoch (``resume_at``) skips that epoch's batches
+        already trained, once."""
         batches = list(self.order().to(device).split(self.batch_size))[: len(self)]
+        if self.resume_at is not None and self.resume_at[0] == self.epoch:
+            batches, self.resume_at = batches[self.resume_at[1]:], None
         self.epoch += 1
         return batches
 

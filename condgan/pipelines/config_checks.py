@@ -70,7 +70,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "data.image_size": integer_at_least(8),
     "data.channels": (lambda v: _integer(v) and v in (1, 3), "1 or 3"),
     "data.num_classes": integer_at_least(1),
-    "data.val_fraction": number_in(0, 1, low_open=True, high_open=True),
+    "data.val_fraction": number_in(0, 1, high_open=True),
     "data.num_workers": integer_at_least(0),
     "data.samples_per_class": integer_at_least(1),
     "data.test_samples_per_class": integer_at_least(1),
