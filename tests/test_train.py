@@ -13,7 +13,7 @@ from omegaconf import open_dict
 
 from condgan.errors import NonFiniteLossError
 from condgan.pipelines.evaluate import evaluate
-from condgan.pipelines.train import train
+from condgan.pipelines.train import objective, train
 from tests.conftest import FAST, compose_config
 from tests.helpers import write_mnist_style
 
@@ -68,6 +68,10 @@ def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, 
     best = torch.load(out / "checkpoints" / "best.ckpt", weights_only=False)
     [state] = [v for k, v in best["callbacks"].items() if "val/fid_domain" in k]
     assert math.isclose(float(state["best_model_score"]), min(fid), rel_tol=1e-5)
+    # what train.py returns to a sweeper: the best domain FID; a metric never logged gives None
+    assert math.isclose(objective(trainer, cfg.optimized_metric), min(fid), rel_tol=1e-5)
+    assert math.isclose(objective(trainer, "val/cond_acc"), cond_acc[-1], rel_tol=1e-5)
+    assert objective(trainer, "val/never_logged") is None and objective(trainer, None) is None
 
     eval_cfg = compose_config(
         "eval",

@@ -100,11 +100,25 @@ def resume_path(ckpt_path: str | None, last: LastCheckpoint | None, run_dir: str
     return str(newest)
 
 
+def objective(trainer: L.Trainer, metric: str | None) -> float | None:
+    """The run's value of ``metric`` for a hyperparameter sweeper: the best score of the checkpoint
+    callback that ranks by it (lowest ``val/fid_domain`` for ``best.ckpt``), else its last logged
+    value; None when the run never logged it."""
+    if not metric:
+        return None
+    for callback in trainer.checkpoint_callbacks:
+        if getattr(callback, "monitor", None) == metric and callback.best_model_score is not None:
+            return float(callback.best_model_score)
+    value = trainer.callback_metrics.get(metric)
+    return None if value is None else float(value)
+
+
 @checking_group_choices
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @reporting_user_errors
-def main(cfg: DictConfig) -> None:
-    train(cfg)
+def main(cfg: DictConfig) -> float | None:
+    """Train; return ``optimized_metric`` (what Hydra's sweepers, e.g. an Optuna sweeper, minimise)."""
+    return objective(train(cfg), cfg.get("optimized_metric"))
 
 
 if __name__ == "__main__":  # python -m condgan.pipelines.train (the leaderboard runs each entry so)
