@@ -4,10 +4,10 @@ PYTHON := $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,python3)
 CKPT ?=
 ARGS ?=
 
-.PHONY: help install train test eval bench leaderboard tensorboard clean
+.PHONY: help install train test test-all eval bench leaderboard tensorboard clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 install:  ## create .venv and install condgan (editable) with the dev extras
 	python3 -m venv $(VENV)
@@ -17,8 +17,11 @@ install:  ## create .venv and install condgan (editable) with the dev extras
 train:  ## train with the default config; pass Hydra overrides in ARGS="model=cgan data=emnist"
 	$(PYTHON) train.py $(ARGS)
 
-test:  ## run the test suite (CPU, offline)
-	$(PYTHON) -m pytest
+test:  ## the fast tests (CPU, offline; every test but those marked slow), one worker per core, the 10 slowest listed
+	$(PYTHON) -m pytest -n auto -m "not slow" --durations=10
+
+test-all:  ## every test, the slow ones too (what CI runs)
+	$(PYTHON) -m pytest -n auto --durations=10
 
 eval:  ## report on a checkpoint, a run or a multirun folder: make eval CKPT=logs/train/runs/<run>
 	@test -n "$(CKPT)" || { echo "make eval: set CKPT=<a .ckpt file, a run folder or a multirun folder>"; exit 2; }

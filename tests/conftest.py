@@ -1,8 +1,10 @@
 """Shared fixtures: composed Hydra configs pointing at temporary folders, tiny datasets."""
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
@@ -11,12 +13,18 @@ from condgan.pipelines.common import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one pytest-xdist worker per core: each computes on one thread (its training
+    # subprocesses too), so the workers share the cores instead of oversubscribing them
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 # a few seconds per run: small glyph set, tiny batches, no rich output
 FAST = [
     "data.samples_per_class=24",
     "data.test_samples_per_class=4",
     "data.batch_size=32",
-    "callbacks.rich_progress_bar=null",
+    "callbacks.progress_bar=null",
     "callbacks.model_summary=null",
     "callbacks.domain_metrics.samples_per_class=4",
     "trainer.accelerator=cpu",

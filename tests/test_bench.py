@@ -22,6 +22,7 @@ def test_tiny_benchmark_compares_condgan_with_the_plain_loop(tmp_path, data_dir)
     assert text.startswith("Device: CPU") and "| tiny cgan | eager | glyphs | 16 |" in text
 
 
+@pytest.mark.slow
 def test_the_bench_times_whole_sweeps_through_the_concurrent_launcher(tmp_path, data_dir):
     from condgan.pipelines.bench import sweep_table, time_sweep
 

@@ -8,8 +8,14 @@ import torch
 
 import condgan.callbacks.domain_metrics as callback_module
 from condgan.callbacks import DomainMetricsCallback
-from condgan.data.statistics import class_allocation, class_counts, class_matched_indices, per_class_indices
-from condgan.models.base import GenerativeModule, class_column
+from condgan.data.statistics import (
+    class_allocation,
+    class_column,
+    class_counts,
+    class_matched_indices,
+    per_class_indices,
+)
+from condgan.models.base import GenerativeModule
 from condgan.pipelines.report import generated_counts
 from condgan.utils.sampling import generate_counts
 

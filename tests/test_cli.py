@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-QUIET = ["callbacks.rich_progress_bar=null", "callbacks.model_summary=null"]
+QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null"]
 
 
 def run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -68,10 +68,38 @@ def test_train_cli_writes_a_run_folder(tmp_path, data_dir):
     [run_dir] = (tmp_path / "logs" / "debug" / "runs").iterdir()
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / "grids" / "epoch_000.png").is_file()
-    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    [events] = (run_dir / "tensorboard").glob("*/events.out.tfevents.*")
+    assert events.parent.name.startswith("debug=limit,trainer.max_epochs=1,data.samples_per_class=24"), \
+        "TensorBoard lists the run by its overrides"
     assert (run_dir / ".hydra" / "config.yaml").is_file() and (run_dir / "debug.log").is_file()
+    assert "epoch 0 done in" in (run_dir / "debug.log").read_text()
+    output = result.stdout + result.stderr
+    for chatter in ("💡 Tip", "LeafSpec", "FLOPs", "`weights_only` was not set", "already configured with model summary"):
+        assert chatter not in output
 
 
+def test_the_model_summary_is_one_line(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    result = run("train.py", "debug=fdr", "model=cdcgan", "data.samples_per_class=24", "data.test_samples_per_class=4",
+                 f"paths.data_dir={data_dir}", "callbacks.progress_bar=null", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [line] = [line for line in (result.stdout + result.stderr).splitlines() if "model: generator" in line]
+    assert "generator (CDCGANGenerator, " in line and "discriminator (CDCGANDiscriminator, " in line
+    assert "parameters" in line and "FLOPs" not in result.stdout + result.stderr
+
+
+def test_a_smoke_run_leaves_logs_alone_and_names_the_folder_it_wrote(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    result = run("train.py", "debug=fdr", "data.samples_per_class=24", "data.test_samples_per_class=4",
+                 f"paths.data_dir={data_dir}", *QUIET, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (tmp_path / "logs").exists()
+    [run_dir] = (tmp_path / "tmp" / "condgan-fdr").iterdir()
+    assert f"a smoke run; its files are in {run_dir}" in result.stderr + result.stdout
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("model,on_device", [("cgan", "false"), ("cvae", "true")])
 def test_ddp_on_two_cpu_processes_yields_one_checkpoint(tmp_path, data_dir, model, on_device):
     result = run(
@@ -124,6 +152,7 @@ def log_span(path: Path) -> tuple[str, str]:
     return lines[0][1:24], lines[-1][1:24]
 
 
+@pytest.mark.slow
 def test_the_concurrent_launcher_runs_trials_of_a_sweep_at_the_same_time(tmp_path, data_dir):
     result = run(
         "train.py", "-m", "hydra/launcher=concurrent", "hydra.launcher.n_jobs=2", "model=cgan,cvae", "debug=limit",

@@ -52,7 +52,8 @@ def test_a_bad_value_is_one_line_naming_key_value_and_what_is_allowed(train_conf
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 
-SHIPPED = [(group, path.stem) for group in ("experiment", "model", "data", "trainer", "debug", "callbacks", "logger")
+SHIPPED = [(group, path.stem) for group in ("experiment", "model", "data", "trainer", "debug", "callbacks", "logger",
+                                            "hparams_search")
            for path in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))]
 
 
@@ -85,3 +86,29 @@ def test_the_command_line_refuses_before_building_anything(tmp_path):
     [line] = error_lines(result)
     assert "data=nope is not a config in data/: choose one of" in line and "glyphs" in line
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+COMPOSITION_ERRORS = [
+    ("model.foo=1", "model.foo is not a setting of this config: check the spelling (python train.py --cfg job"),
+    ("hydra.job.nope=1", "hydra.job.nope is not a setting of this config"),
+    ("+model.foo=1", "model.foo is not a setting of condgan.models.cgan.CGAN: remove it"),
+    ("model.noise_dim=[1", "no viable alternative at input '[1'"),
+]
+
+
+@pytest.mark.parametrize("override,message", COMPOSITION_ERRORS, ids=[o for o, _ in COMPOSITION_ERRORS])
+def test_keys_hydra_cannot_compose_are_one_line_too(tmp_path, override, message):
+    result = run("train.py", "model=cgan", override, *QUIET, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    [line] = error_lines(result)
+    assert line.startswith(f"condgan: error: {message}")
+    assert "Traceback" not in result.stderr and "HYDRA_FULL_ERROR" not in result.stderr
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_a_batch_larger_than_the_training_set_is_one_line(train_config):
+    from condgan.pipelines.train import train
+
+    with pytest.raises(ConfigError, match=r"glyphs: \d+ training images make no whole batch of data.batch_size=4096; "
+                                          r"use a data.batch_size of at most \d+"):
+        train(train_config("data.batch_size=4096", "trainer.max_epochs=1"))

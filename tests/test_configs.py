@@ -84,6 +84,7 @@ def test_best_recipe_scales_batch_lr_ema_and_width_with_the_device(accelerator, 
     assert cfg.model.ema_half_life == half_life and cfg.model.ema_decay is None
     assert cfg.model.generator.width == cfg.model.discriminator.width == width
     assert cfg.model.generator.embed_dim == cfg.model.discriminator.embed_dim == 5
+    assert cfg.model.channels_last is (accelerator == "cpu")
 
 
 def test_on_gpu_resolver_follows_cuda_for_auto(monkeypatch):
@@ -95,3 +96,35 @@ def test_on_gpu_resolver_follows_cuda_for_auto(monkeypatch):
     assert on_gpu("auto", "big", "small") == "big"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert on_gpu("auto", "big", "small") == "small" and on_gpu("gpu", 1, 2) == 1 and on_gpu("cpu", 1, 2) == 2
+
+
+@pytest.mark.parametrize("bf16_units", [True, False])
+def test_fast_precision_picks_bf16_only_where_the_cpu_or_gpu_computes_it(monkeypatch, tmp_path, bf16_units):
+    import torch
+
+    from condgan.utils.resolvers import fast_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: bf16_units)
+    expected = "bf16-mixed" if bf16_units else "32-true"
+    assert fast_precision("cpu") == fast_precision("auto") == expected
+    cfg = compose_config("train", ["experiment=fashion_mnist_best", "trainer.accelerator=cpu"], tmp_path, tmp_path)
+    OmegaConf.resolve(cfg)
+    assert cfg.trainer.precision == expected and cfg.model.channels_last is True
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: not bf16_units)
+    assert fast_precision("gpu") == ("32-true" if bf16_units else "bf16-mixed")
+
+
+def test_train_py_without_arguments_runs_the_demo(monkeypatch):
+    import sys
+
+    import condgan.pipelines.train as entry
+
+    seen = []
+    monkeypatch.setattr(entry, "main", lambda: seen.append(list(sys.argv)))
+    for argv in (["train.py"], ["train.py", "model=cgan"], ["train.py", "--cfg", "job"]):
+        monkeypatch.setattr(sys, "argv", list(argv))
+        entry.run()
+    assert seen == [["train.py", "experiment=glyphs_best"], ["train.py", "model=cgan"], ["train.py", "--cfg", "job"]]

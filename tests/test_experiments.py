@@ -40,7 +40,7 @@ def data_of(experiment: str) -> str:
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_experiment_runs_a_fast_dev_run_on_stand_in_files(experiment, tmp_path, data_dir):
     data = data_of(experiment)
-    overrides = [f"experiment={experiment}", "data.batch_size=8", "debug=fdr", "callbacks.rich_progress_bar=null",
+    overrides = [f"experiment={experiment}", "data.batch_size=8", "debug=fdr", "callbacks.progress_bar=null",
                  "callbacks.model_summary=null", "callbacks.domain_metrics.samples_per_class=4"]
     if data in STAND_INS:
         root = tmp_path / "stand_in"

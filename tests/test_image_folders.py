@@ -97,7 +97,7 @@ def test_image_set_configs_train_a_fast_dev_run(tmp_path, data):
         write_celeba(root, n=24)
     else:
         write_image_folder(root / data, {"": 20})
-    overrides = [f"data={data}", "model=cdcgan", "debug=fdr", "data.batch_size=4", "callbacks.rich_progress_bar=null",
+    overrides = [f"data={data}", "model=cdcgan", "debug=fdr", "data.batch_size=4", "callbacks.progress_bar=null",
                  "callbacks.model_summary=null", "callbacks.domain_metrics.samples_per_class=4"]
     cfg = compose_config("train", overrides, tmp_path / "run", root)
     assert train(cfg).state.finished

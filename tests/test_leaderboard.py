@@ -20,6 +20,7 @@ def hydra_list(items: list[str]) -> str:
     return "[" + ",".join(f'"{item}"' for item in items) + "]"
 
 
+@pytest.mark.slow
 def test_a_tiny_leaderboard_ranks_entries_against_the_floor_and_records_failures(tmp_path, data_dir):
     entries = [
         {"name": "cgan", "overrides": ["model=cgan"]},
@@ -95,6 +96,7 @@ def test_the_error_line_of_a_failed_run(output, expected):
     assert error_line(output) == expected
 
 
+@pytest.mark.slow
 def test_reuse_runs_reports_finished_entries_again_without_retraining(tmp_path, data_dir):
     entries = "[{name:cvae,overrides:[\"model=cvae\"]}]"
     overrides = ["task=leaderboard", "leaderboard.budget_s=1", f"leaderboard.overrides={hydra_list(TINY)}",

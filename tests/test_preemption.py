@@ -180,6 +180,7 @@ def test_a_kill_during_the_write_keeps_the_previous_last_ckpt(train_config, monk
     assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"], "no partial file left behind"
 
 
+@pytest.mark.slow
 def test_max_time_stops_within_one_batch_and_saves(train_config, caplog):
     cfg = train_config("trainer.max_epochs=-1", "trainer.max_time=00:00:00:02", "trainer.limit_val_batches=1",
                        "data.samples_per_class=600")
@@ -194,6 +195,7 @@ def test_max_time_stops_within_one_batch_and_saves(train_config, caplog):
     assert read(last_checkpoint(cfg))["global_step"] == 2 * len(ends)
 
 
+@pytest.mark.slow
 def test_sigterm_to_a_training_process_leaves_a_loadable_last_ckpt_and_a_resume_line(tmp_path, data_dir):
     run_dir = tmp_path / "run"
     command = [sys.executable, str(REPO / "train.py"), *FAST, "model=cgan", "data.samples_per_class=600",

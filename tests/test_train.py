@@ -10,6 +10,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 from omegaconf import open_dict
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from condgan.errors import NonFiniteLossError
 from condgan.pipelines.evaluate import evaluate
@@ -51,7 +53,16 @@ def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, 
     out = tmp_path
     assert (out / "checkpoints" / "last.ckpt").is_file()
     assert sorted(p.name for p in (out / "grids").iterdir()) == [f"epoch_{e:03d}.png" for e in range(4)]
-    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    [events_dir] = (out / "tensorboard").iterdir()
+    assert events_dir.name == "defaults", "composed outside a Hydra app: no command-line overrides to name it"
+    events = EventAccumulator(str(events_dir))
+    events.Reload()
+    start = HParamsPluginData.FromString(events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content)
+    assert start.session_start_info.hparams["model.optim.generator.lr"].number_value == cfg.model.optim.generator.lr
+    experiment = HParamsPluginData.FromString(events.SummaryMetadata("_hparams_/experiment").plugin_data.content)
+    assert [m.name.tag for m in experiment.experiment.metric_infos] == ["val/fid_domain", "val/cond_acc", "best/fid_domain"]
+    [best] = events.Scalars("best/fid_domain")
+    assert best.value == pytest.approx(min(e.value for e in events.Scalars("val/fid_domain")))
 
     # both nets start at chance; D learns to separate (its loss falls), which raises G's loss
     d_loss = read_metric(out / "csv" / "metrics.csv", "train/d_loss")
@@ -114,7 +125,7 @@ def test_without_the_real_data_metrics_are_skipped_and_data_root_finds_a_moved_c
     write_mnist_style(root, n_train=60, n_test=20, num_classes=10, gzipped=True)
     cfg = compose_config("train", [
         "data=mnist", f"data.root={root}", "data.download=false", "data.batch_size=16", "debug=limit",
-        "trainer.max_epochs=1", "callbacks.rich_progress_bar=null", "callbacks.model_summary=null",
+        "trainer.max_epochs=1", "callbacks.progress_bar=null", "callbacks.model_summary=null",
     ], tmp_path, data_dir)
     train(cfg)
     shutil.rmtree(root)

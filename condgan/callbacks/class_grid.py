@@ -1,4 +1,4 @@
-"""Epoch-end sample grids: one row per class, from the same noise every time."""
+"""Epoch-end sample grids: one row per class, labelled with its name, from the same noise every time."""
 
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from condgan.utils.images import class_grid, save_png
+from condgan.utils.images import labelled_class_grid, save_png
 from condgan.utils.sampling import grid_samples
 
 
@@ -26,16 +26,17 @@ class ClassGridCallback(L.Callback):
         self.every_n_epochs = every_n_epochs
         self.seed = seed
 
-    def grid(self, pl_module) -> torch.Tensor:
+    def grid(self, pl_module, class_names: list[str] | None = None) -> torch.Tensor:
+        """The grid, its rows labelled with ``class_names`` (or the class indices)."""
         images, per_row = grid_samples(pl_module, self.samples_per_class, torch.Generator().manual_seed(self.seed))
-        return class_grid(images, per_row)
+        return labelled_class_grid(images, per_row, class_names or [str(c) for c in range(pl_module.num_classes)])
 
     @rank_zero_only
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
         epoch = trainer.current_epoch
         if (epoch + 1) % self.every_n_epochs and not trainer.fast_dev_run:
             return
-        grid = self.grid(pl_module)
+        grid = self.grid(pl_module, getattr(trainer.datamodule, "class_names", None))
         save_png(grid, self.dirpath / f"epoch_{epoch:03d}.png")
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):

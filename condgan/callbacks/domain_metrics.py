@@ -7,12 +7,11 @@ from collections.abc import Mapping
 import lightning as L
 import torch
 
-from condgan.data.statistics import class_allocation, class_matched_indices
+from condgan.data.statistics import class_allocation, class_column, class_matched_indices
 from condgan.errors import InceptionUnavailableError
 from condgan.metrics.classifier import DomainClassifier, classifier_for
 from condgan.metrics.inception import InceptionFeatures, inception_enabled
 from condgan.metrics.scores import conditional_accuracy, frechet_distance
-from condgan.models.base import class_column
 from condgan.utils.images import to_uint8
 from condgan.utils.sampling import generate_counts
 

@@ -320,6 +320,10 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
         self._resume_at = (state["epoch"], state["batches_done"]) if state else None
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
+        if self.train_set is not None and self.hparams.drop_last and len(self.train_set) < self.hparams.batch_size:
+            raise ConfigError(f"{self.name}: {len(self.train_set)} training images make no whole batch of "
+                              f"data.batch_size={self.hparams.batch_size}; use a data.batch_size of at most "
+                              f"{len(self.train_set)}")
         return self._loader(self.train_set, shuffle=True)
 
     def val_dataloader(self) -> DataLoader | DeviceBatches:

@@ -1,8 +1,14 @@
 """Per-class statistics of an image set (the EMNIST report's EDA), and outliers by distance from
 the class mean: shared by ``evaluate.py task=eda`` and outlier removal; and the class mixes of the
-images that metrics compare (:func:`class_allocation`)."""
+images that metrics compare (:func:`class_allocation`); the class column of label rows."""
 
 import torch
+
+
+def class_column(labels: torch.Tensor) -> torch.Tensor:
+    """The class of each label row (``labels`` itself when it holds classes only): label rows are
+    ``[N, 1 + attributes]`` with the class first."""
+    return labels[:, 0] if labels.dim() == 2 else labels
 
 
 def per_class_indices(labels: torch.Tensor, num_classes: int, n: int | torch.Tensor,

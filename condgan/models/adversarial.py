@@ -11,9 +11,10 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from condgan.data.statistics import class_column
 from condgan.errors import ConfigError, NonFiniteLossError
 from condgan.models import losses
-from condgan.models.base import GenerativeModule, class_column
+from condgan.models.base import GenerativeModule
 from condgan.models.cuda_graph import GraphedBatch, portable_optimizer_state, prepare_optimizer_for_capture
 from condgan.nets.diffaugment import DiffAugment
 from condgan.nets.init import init_weights

@@ -180,10 +180,5 @@ def set_rng_states(states: dict) -> None:
     random.setstate(states["python"])
 
 
-def class_column(labels: torch.Tensor) -> torch.Tensor:
-    """The class of each label row (``labels`` itself when it holds classes only)."""
-    return labels[:, 0] if labels.dim() == 2 else labels
-
-
 def _qualified_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"

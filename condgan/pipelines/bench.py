@@ -28,9 +28,9 @@ from condgan.metrics.classifier import classifier_for
 from condgan.metrics.scores import frechet_distance
 from condgan.pipelines.common import (
     CONFIG_DIR,
-    checking_group_choices,
     compose_train_config,
     device_name,
+    reporting_config_errors,
     reporting_user_errors,
     resolve_device,
 )
@@ -221,7 +221,7 @@ def sweep_command(cfg: DictConfig, concurrency: int, sweep_dir: Path) -> list[st
         f"hydra.launcher.n_jobs={concurrency}", f"hydra.sweep.dir={sweep_dir}",
         *case_overrides(cfg, cfg.cases[0]), f"trainer={trainer}", f"trainer.precision={cfg.precision}",
         "trainer.max_epochs=1", f"+trainer.limit_train_batches={settings.batches}", "trainer.limit_val_batches=0",
-        "callbacks.rich_progress_bar=null", "callbacks.model_summary=null", "callbacks.model_checkpoint_best=null",
+        "callbacks.progress_bar=null", "callbacks.model_summary=null", "callbacks.model_checkpoint_best=null",
         "callbacks.domain_metrics=null", f"seed=range(0,{settings.trials})",
     ]
 
@@ -285,7 +285,7 @@ def bench(cfg: DictConfig) -> list[dict]:
     return rows
 
 
-@checking_group_choices
+@reporting_config_errors
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="bench")
 @reporting_user_errors
 def main(cfg: DictConfig) -> None:

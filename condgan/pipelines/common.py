@@ -1,9 +1,10 @@
 """What the entry points share: the config folder, the device, list instantiation, one-line user errors
-(also for a config-group choice that does not exist)."""
+(also for config-group choices, keys and override syntax that Hydra cannot compose)."""
 
 import functools
 import os
 import platform
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,14 +13,24 @@ import hydra
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import (
+    ConfigCompositionException,
+    InstantiationException,
+    MissingConfigException,
+    OverrideParseException,
+)
 from omegaconf import DictConfig
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from condgan.errors import CondganError, ConfigError
 from condgan.pipelines.config_checks import check_group_choices
+from condgan.utils.quiet_logs import quiet_third_party_chatter
 from condgan.utils.resolvers import register_resolvers
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# the Hydra configs ship inside the package (conf/ at the repository root links to them)
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 register_resolvers()
+quiet_third_party_chatter()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -60,27 +71,68 @@ def instantiate_all(group: DictConfig | None) -> list:
     return [hydra.utils.instantiate(entry) for entry in group.values() if entry and "_target_" in entry]
 
 
+def cfg_job_command() -> str:
+    """The command that prints this entry point's composed config, for error messages."""
+    return f"python {Path(sys.argv[0]).name or 'train.py'} --cfg job"
+
+
 def user_error(err: BaseException) -> CondganError | None:
-    """The :class:`CondganError` behind ``err`` (Hydra wraps errors raised while instantiating)."""
+    """The :class:`CondganError` behind ``err`` (Hydra wraps errors raised while instantiating); a
+    setting that the instantiated class does not take (``+model.foo=1``) is a :class:`ConfigError`."""
     while err is not None:
         if isinstance(err, CondganError):
             return err
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        where = re.search(r"call to target '([\w.]+)'.*full_key: ([\w.]+)", str(err), re.S)
+        if isinstance(err, InstantiationException) and unknown and where:
+            return ConfigError(f"{where.group(2)}.{unknown.group(1)} is not a setting of {where.group(1)}: remove it "
+                               f"({cfg_job_command()} lists the settings)")
         err = err.__cause__ or err.__context__
     return None
 
 
-def checking_group_choices(hydra_main: Callable) -> Callable:
-    """Before Hydra composes the config: a ``group=name`` on the command line that names no config
-    is one ``condgan: error: ...`` line listing the choices, and exit code 2."""
+HYDRA_USER_ERRORS = (ConfigCompositionException, OverrideParseException, MissingConfigException)
+
+
+def config_error_line(err: Exception) -> str:
+    """One line for an error Hydra raises while parsing the overrides or composing the config (a key
+    that does not exist, bad override syntax, a missing config)."""
+    cause = err.__cause__
+    struct = re.search(r"Could not override '([^']+)'", str(err))
+    if struct and isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
+        key = struct.group(1)
+        return (f"{key} is not a setting of this config: check the spelling ({cfg_job_command()} lists "
+                f"them), or add a new key with +{key}=...")
+    lines = [line.strip() for text in (str(err), str(cause or "")) for line in text.splitlines()]
+    return " ".join(line for line in lines if line and not line.startswith(("full_key:", "object_type=",
+                                                                             "reference_type=", "See https://")))
+
+
+def reporting_config_errors(hydra_main: Callable) -> Callable:
+    """Around a ``@hydra.main`` function: a ``group=name`` on the command line that names no config,
+    an override of a key that does not exist or that does not parse, is one ``condgan: error: ...``
+    line and exit code 2 instead of Hydra's multi-line message (``HYDRA_FULL_ERROR=1`` keeps Hydra's
+    full traces)."""
 
     @functools.wraps(hydra_main)
     def wrapper(*args, **kwargs):
+        chosen = os.environ.get("HYDRA_FULL_ERROR")
+        if chosen == "1":
+            return hydra_main(*args, **kwargs)
         try:
             check_group_choices(sys.argv[1:], CONFIG_DIR)
-        except ConfigError as err:
-            print(f"condgan: error: {err}", file=sys.stderr)
+            os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises its errors here instead of printing them
+            try:
+                return hydra_main(*args, **kwargs)
+            finally:
+                if chosen is None:
+                    del os.environ["HYDRA_FULL_ERROR"]
+                else:
+                    os.environ["HYDRA_FULL_ERROR"] = chosen
+        except (ConfigError, *HYDRA_USER_ERRORS) as err:
+            line = str(err) if isinstance(err, ConfigError) else config_error_line(err)
+            print(f"condgan: error: {line}", file=sys.stderr)
             raise SystemExit(2) from None
-        return hydra_main(*args, **kwargs)
 
     return wrapper
 

@@ -20,10 +20,9 @@ from condgan.data.statistics import (
     class_mean_distances,
     mean_intensity_per_class,
     outlier_thresholds,
-    per_class_indices,
 )
 from condgan.errors import ConfigError
-from condgan.utils.images import class_grid, save_png
+from condgan.utils.images import class_grid, real_class_grid, save_png
 from condgan.utils.plots import bar_chart, per_class_distributions
 
 log = logging.getLogger(__name__)
@@ -54,8 +53,7 @@ def explore(cfg: DictConfig) -> dict:
         "mean_intensity": bar_chart(intensity.tolist(), names, f"{datamodule.name}: average pixel intensity per class",
                                     "mean pixel (0..255)", out / "mean_intensity.png"),
     }
-    shown = per_class_indices(labels, k, cfg.eda.samples_per_class)
-    pictures["samples"] = save_png(class_grid(to_signed_unit(images[shown]), cfg.eda.samples_per_class), out / "samples.png")
+    pictures["samples"] = save_png(real_class_grid(images, labels, names, cfg.eda.samples_per_class), out / "samples.png")
     if len(outliers):
         worst = outliers[: cfg.eda.outliers_shown]
         pictures["outliers"] = save_png(class_grid(to_signed_unit(images[worst]), 16), out / "outliers.png")

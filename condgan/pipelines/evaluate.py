@@ -6,7 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from condgan.errors import ConfigError
-from condgan.pipelines.common import CONFIG_DIR, checking_group_choices, reporting_user_errors
+from condgan.pipelines.common import CONFIG_DIR, reporting_config_errors, reporting_user_errors
 from condgan.pipelines.eda import explore
 from condgan.pipelines.leaderboard import run_leaderboard
 from condgan.pipelines.report import evaluate_runs
@@ -21,7 +21,7 @@ def evaluate(cfg: DictConfig) -> dict:
     return TASKS[cfg.task](cfg)
 
 
-@checking_group_choices
+@reporting_config_errors
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 @reporting_user_errors
 def main(cfg: DictConfig) -> None:

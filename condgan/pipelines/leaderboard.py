@@ -32,16 +32,14 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
-from condgan.data.base import to_signed_unit
-from condgan.data.statistics import class_matched_indices, per_class_indices
+from condgan.data.statistics import class_column, class_matched_indices
 from condgan.errors import ConfigError
 from condgan.metrics.classifier import DomainClassifier, classifier_for
 from condgan.metrics.suites import domain_metrics
-from condgan.models.base import class_column
 from condgan.models.checkpoint import read_checkpoint
 from condgan.pipelines.common import compose_train_config, device_name, resolve_device
 from condgan.pipelines.report import evaluate_checkpoint, reference_split
-from condgan.utils.images import class_grid
+from condgan.utils.images import real_class_grid
 from condgan.utils.plots import bar_chart, image_panels
 from condgan.utils.resolvers import on_gpu
 
@@ -124,7 +122,7 @@ def training_command(entry: Entry, common: list[str], settings: DictConfig, run_
         *entry.overrides,
         f"hydra.run.dir={quoted(str(run_dir))}",
         f"paths.data_dir={quoted(str(data_dir))}",
-        "callbacks.rich_progress_bar=null",
+        "callbacks.progress_bar=null",
     ]
 
 
@@ -219,16 +217,10 @@ def floor_metrics(classifier: DomainClassifier, datamodule, per_class: int, sett
 
 
 def real_grid(datamodule, per_class: int) -> np.ndarray:
-    """A class grid (uint8 ``[H, W, C]``) of the first validation images, ``per_class`` per row,
-    gray where a class has fewer."""
-    val_labels = class_column(datamodule.val_set.labels)
-    chosen = per_class_indices(val_labels, datamodule.num_classes, per_class)
-    images = to_signed_unit(datamodule.val_set.images[chosen])
-    rows = []
-    for c in range(datamodule.num_classes):
-        found = images[val_labels[chosen] == c]
-        rows.append(torch.cat([found, torch.zeros((per_class - len(found), *images.shape[1:]))]))
-    return class_grid(torch.cat(rows), per_class).permute(1, 2, 0).numpy()
+    """A class grid (uint8 ``[H, W, C]``) of the first validation images, ``per_class`` per row
+    labelled with the class names, gray where a class has fewer."""
+    val = datamodule.val_set
+    return real_class_grid(val.images, class_column(val.labels), datamodule.class_names, per_class).permute(1, 2, 0).numpy()
 
 
 def summary_of(metrics: dict, class_names: list[str]) -> dict:
@@ -384,8 +376,7 @@ def draw_pictures(board: dict, datamodule, grid_per_class: int, out: Path) -> di
     grids = [(row["name"], np.asarray(Image.open(row["class_grid"])))
              for row in board["entries"] if row.get("class_grid")]
     panels = [("real (validation split)", real_grid(datamodule, grid_per_class)), *grids]
-    pictures["grids"] = str(image_panels([p for _, p in panels], [t for t, _ in panels], out / "grids.png",
-                                         row_labels=datamodule.class_names))
+    pictures["grids"] = str(image_panels([p for _, p in panels], [t for t, _ in panels], out / "grids.png"))
     return pictures
 
 

@@ -24,19 +24,19 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
 from condgan.data.base import to_signed_unit
-from condgan.data.statistics import class_allocation, class_matched_indices
+from condgan.data.statistics import class_allocation, class_column, class_matched_indices
 from condgan.errors import CheckpointError, CondganError, ConfigError
 from condgan.metrics import intensity_divergences
 from condgan.metrics.classifier import classifier_for
 from condgan.metrics.inception import InceptionFeatures, inception_enabled
 from condgan.metrics.suites import class_mix, domain_metrics, inception_metrics
 from condgan.models import load_generative_model
-from condgan.models.base import CHECKPOINT_KEY, GenerativeModule, class_column
+from condgan.models.base import CHECKPOINT_KEY, GenerativeModule
 from condgan.models.checkpoint import import_class, read_checkpoint
 from condgan.pipelines.common import resolve_device
-from condgan.utils.images import class_grid, save_png, to_uint8
+from condgan.utils.images import class_grid, labelled_class_grid, save_png, to_uint8
 from condgan.utils.interpolation import label_interpolation, latent_interpolation
-from condgan.utils.plots import bar_chart, loss_curves
+from condgan.utils.plots import bar_chart, loss_curves, objective_by_trial
 from condgan.utils.run_logs import read_scalars
 from condgan.utils.sampling import generate_counts, grid_samples
 
@@ -169,8 +169,9 @@ def metrics_of(
     return results
 
 
-def pictures(model: GenerativeModule, datamodule, cfg: DictConfig) -> dict[str, torch.Tensor]:
-    """Class grid, interpolation strips and (autoencoders) reconstructions, as uint8 images."""
+def pictures(model: GenerativeModule, datamodule, cfg: DictConfig, names: list[str]) -> dict[str, torch.Tensor]:
+    """Class grid, interpolation strips and (autoencoders) reconstructions, as uint8 images; rows of
+    classes are labelled with their ``names``."""
     k, steps = model.num_classes, cfg.interpolation.steps
 
     def seeded() -> torch.Generator:
@@ -179,12 +180,15 @@ def pictures(model: GenerativeModule, datamodule, cfg: DictConfig) -> dict[str, 
     classes = torch.linspace(0, k - 1, min(k, cfg.interpolation.rows)).round().long().unique()
     rows = model.with_attributes(classes)
     images = {
-        "class_grid": class_grid(*grid_samples(model, cfg.grid_samples_per_class, seeded())),
-        "latent_interpolation": class_grid(latent_interpolation(model, rows, steps, seeded()), steps),
+        "class_grid": labelled_class_grid(*grid_samples(model, cfg.grid_samples_per_class, seeded()), names),
+        "latent_interpolation": labelled_class_grid(latent_interpolation(model, rows, steps, seeded()), steps,
+                                                    [names[c] for c in classes.tolist()]),
     }
     if k > 1:
         pairs = zip(rows.tolist(), model.with_attributes((classes + 1) % k).tolist())
-        images["label_interpolation"] = class_grid(label_interpolation(model, pairs, steps, seeded()), steps)
+        images["label_interpolation"] = labelled_class_grid(
+            label_interpolation(model, pairs, steps, seeded()), steps,
+            [f"{names[c]} > {names[(c + 1) % k]}" for c in classes.tolist()])
     if hasattr(model, "reconstruct") and datamodule is not None:
         n = cfg.grid_samples_per_class
         real = to_signed_unit(datamodule.test_set.images[:n])
@@ -250,7 +254,7 @@ def evaluate_checkpoint(ckpt: Path, cfg: DictConfig, out: Path) -> dict:
         "pictures": {},
     }
     writer = SummaryWriter(str(out / "tensorboard"))
-    for name, picture in pictures(model, datamodule, cfg).items():
+    for name, picture in pictures(model, datamodule, cfg, names).items():
         report["pictures"][name] = str(save_png(picture, out / f"{name}.png"))
         writer.add_image(f"eval/{name}", picture)
     domain = report["metrics"].get("domain", {})
@@ -361,6 +365,28 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def study_section(root: Path, rows: list[tuple[str, dict, str]], out: Path) -> tuple[list[str], dict] | None:
+    """For a folder an Optuna sweep wrote (its ``optuna_trials.json``): the trials ranked by the
+    objective, linked to their reports, and ``objective_by_trial.png``."""
+    path = root / "optuna_trials.json"
+    if not path.is_file():
+        return None
+    study = json.loads(path.read_text())
+    reports = {Path(report["checkpoint"]).parent.parent.resolve(): folder for _, report, folder in rows}
+    lines = ["", f"## Optuna study `{study['study_name']}` ({study['direction']}, {len(study['trials'])} trials)", "",
+             "| rank | trial | objective | state | parameters |", "|---|---|---|---|---|"]
+    for rank, trial in enumerate(study["trials"], 1):
+        folder = reports.get(Path(trial["folder"]).resolve()) if trial.get("folder") else None
+        name = f"[{trial['number']}]({folder}/report.md)" if folder else str(trial["number"])
+        value = "-" if trial["value"] is None else f"{trial['value']:.4f}"
+        params = " ".join(f"{key}={value}" for key, value in trial["params"].items())
+        lines.append(f"| {rank if trial['value'] is not None else '-'} | {name} | {value} | {trial['state']} | {params} |")
+    plot = objective_by_trial([t["number"] for t in study["trials"]], [t["value"] for t in study["trials"]],
+                              study["direction"], f"Optuna study {study['study_name']}", out / "objective_by_trial.png")
+    lines += ["", f"![objective by trial]({plot.name})"]
+    return lines, {**study, "objective_by_trial": str(plot)}
+
+
 def evaluate_runs(cfg: DictConfig) -> dict:
     """Report every checkpoint that ``cfg.ckpt_path`` names; with several, also a comparison."""
     if not cfg.get("ckpt_path"):
@@ -378,8 +404,12 @@ def evaluate_runs(cfg: DictConfig) -> dict:
         rows.append((label, evaluate_checkpoint(ckpt, cfg, out / folder), folder))
     lines = [f"# Comparison of {len(rows)} runs under `{root}`", ""]
     lines += table([(f"[{label}]({folder}/report.md)", report) for label, report, folder in rows])
-    (out / "report.md").write_text("\n".join(lines) + "\n")
     comparison = {"root": str(root.resolve()), "runs": [{"label": label, **report} for label, report, _ in rows]}
+    study = study_section(root, rows, out)
+    if study is not None:
+        lines += study[0]
+        comparison["optuna_study"] = study[1]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
     (out / "report.json").write_text(json.dumps(comparison, indent=2))
     log.info("comparison of %d runs: %s", len(rows), out / "report.md")
     return comparison

@@ -1,21 +1,25 @@
 """Training: instantiate data, model, callbacks, loggers and trainer from the config, then fit."""
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from condgan.callbacks import DomainMetricsCallback, LastCheckpoint
+from condgan.callbacks import DomainMetricsCallback, LastCheckpoint, best_score
 from condgan.errors import ConfigError
 from condgan.models.checkpoint import read_checkpoint
-from condgan.pipelines.common import CONFIG_DIR, checking_group_choices, instantiate_all, reporting_user_errors
+from condgan.pipelines.common import CONFIG_DIR, instantiate_all, reporting_config_errors, reporting_user_errors
 from condgan.pipelines.config_checks import check_config
 
 log = logging.getLogger(__name__)
+
+# what `python train.py` without arguments trains: the best measured glyph recipe (README "Best recipe")
+DEMO = "experiment=glyphs_best"
 
 
 def check_monitored_metrics(callbacks: list) -> None:
@@ -42,6 +46,17 @@ def warn_if_real_images_only_are_augmented(datamodule: L.LightningDataModule) ->
         )
 
 
+def lightning_defaults_left_out(callbacks: list) -> dict[str, bool]:
+    """Trainer flags that keep Lightning from adding its own progress bar or model summary where the
+    config turned ours off (``callbacks.progress_bar=null``, ``callbacks.model_summary=null``)."""
+    flags = {}
+    if not any(isinstance(cb, ProgressBar) for cb in callbacks):
+        flags["enable_progress_bar"] = False
+    if not any(isinstance(cb, ModelSummary) for cb in callbacks):
+        flags["enable_model_summary"] = False
+    return flags
+
+
 def train(cfg: DictConfig) -> L.Trainer:
     """Fit the configured model on the configured data; returns the finished trainer."""
     check_config(cfg)
@@ -53,7 +68,8 @@ def train(cfg: DictConfig) -> L.Trainer:
     callbacks = instantiate_all(cfg.get("callbacks"))
     check_monitored_metrics(callbacks)
     loggers = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                                 **lightning_defaults_left_out(callbacks))
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     last = next((cb for cb in callbacks if isinstance(cb, LastCheckpoint)), None)
@@ -69,6 +85,8 @@ def train(cfg: DictConfig) -> L.Trainer:
         return trainer
     if last is not None and last.path.is_file():
         log.info("last checkpoint: %s", last.path)
+    if trainer.fast_dev_run:
+        log.info("fast_dev_run (debug=fdr): a smoke run; its files are in %s", cfg.paths.output_dir)
     return trainer
 
 
@@ -101,19 +119,11 @@ def resume_path(ckpt_path: str | None, last: LastCheckpoint | None, run_dir: str
 
 
 def objective(trainer: L.Trainer, metric: str | None) -> float | None:
-    """The run's value of ``metric`` for a hyperparameter sweeper: the best score of the checkpoint
-    callback that ranks by it (lowest ``val/fid_domain`` for ``best.ckpt``), else its last logged
-    value; None when the run never logged it."""
-    if not metric:
-        return None
-    for callback in trainer.checkpoint_callbacks:
-        if getattr(callback, "monitor", None) == metric and callback.best_model_score is not None:
-            return float(callback.best_model_score)
-    value = trainer.callback_metrics.get(metric)
-    return None if value is None else float(value)
+    """The run's value of ``metric`` for a hyperparameter sweeper (:func:`best_score`)."""
+    return best_score(trainer, metric) if metric else None
 
 
-@checking_group_choices
+@reporting_config_errors
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @reporting_user_errors
 def main(cfg: DictConfig) -> float | None:
@@ -121,5 +131,12 @@ def main(cfg: DictConfig) -> float | None:
     return objective(train(cfg), cfg.get("optimized_metric"))
 
 
-if __name__ == "__main__":  # python -m condgan.pipelines.train (the leaderboard runs each entry so)
+def run() -> None:
+    """``train.py`` and ``condgan-train``: with no arguments at all, the demo (:data:`DEMO`)."""
+    if len(sys.argv) == 1:
+        sys.argv.append(DEMO)
     main()
+
+
+if __name__ == "__main__":  # python -m condgan.pipelines.train (the leaderboard runs each entry so)
+    run()

@@ -44,6 +44,26 @@ def loss_curves(series: Mapping[str, Sequence[tuple[int, float]]], title: str, p
     return _save(figure, path)
 
 
+def objective_by_trial(numbers: Sequence[int], values: Sequence[float | None], direction: str, title: str,
+                       path: str | Path) -> Path:
+    """A hyperparameter search's objective per trial (failed trials as red marks at the bottom) and
+    the best value so far."""
+    figure, axis = plt.subplots(figsize=(8, 4))
+    done = sorted((n, v) for n, v in zip(numbers, values) if v is not None)
+    bottom = min(v for _, v in done) if done else 0.0
+    if done:
+        xs, ys = zip(*done)
+        best = np.minimum.accumulate(ys) if direction == "minimize" else np.maximum.accumulate(ys)
+        axis.scatter(xs, ys, color="tab:blue", s=18, label="trial")
+        axis.step(xs, best, where="post", color="tab:orange", label="best so far")
+    failed = [n for n, v in zip(numbers, values) if v is None]
+    if failed:
+        axis.scatter(failed, [bottom] * len(failed), marker="x", color="tab:red", label="failed")
+    axis.set(title=title, xlabel="trial", ylabel="objective")
+    axis.legend(fontsize="small")
+    return _save(figure, path)
+
+
 def per_class_distributions(
     values: Sequence[np.ndarray], names: Sequence[str], title: str, ylabel: str, path: str | Path,
     thresholds: Sequence[float] | None = None,
@@ -60,30 +80,19 @@ def per_class_distributions(
 
 
 def image_panels(images: Sequence[np.ndarray], titles: Sequence[str], path: str | Path, columns: int = 8,
-                 panel_width: float = 3.5, row_labels: Sequence[str] | None = None) -> Path:
+                 panel_width: float = 3.5) -> Path:
     """Images (uint8 ``[H, W]`` or ``[H, W, C]``) side by side, ``columns`` per row, each titled;
-    e.g. the class grids of several runs in one labelled picture. ``row_labels`` (e.g. class names)
-    name the image rows of the grids, on the left of each figure row."""
+    e.g. the (labelled) class grids of several runs in one picture."""
     rows = -(-len(images) // columns)
     columns = min(columns, len(images))
     aspect = max(image.shape[0] / image.shape[1] for image in images)
     figure, axes = plt.subplots(rows, columns, squeeze=False,
-                                figsize=(panel_width * columns + (1.0 if row_labels else 0.0),
-                                         panel_width * aspect * rows + 0.5 * rows))
+                                figsize=(panel_width * columns, panel_width * aspect * rows + 0.5 * rows))
     for axis in axes.flat:
         axis.axis("off")
-    for i, (axis, image, title) in enumerate(zip(axes.flat, images, titles)):
+    for axis, image, title in zip(axes.flat, images, titles):
         gray = image.ndim == 2 or image.shape[2] == 1
         axis.imshow(image.squeeze(2) if image.ndim == 3 and gray else image, cmap="gray" if gray else None,
                     vmin=0, vmax=255, interpolation="nearest")
         axis.set_title(title, fontsize="medium")
-        if row_labels and i % columns == 0:
-            axis.axis("on")
-            axis.set_xticks([])
-            step = image.shape[0] / len(row_labels)
-            axis.set_yticks([(j + 0.5) * step for j in range(len(row_labels))], row_labels,
-                            fontsize="small" if len(row_labels) <= 30 else "xx-small")
-            axis.tick_params(length=0)
-            for spine in axis.spines.values():
-                spine.set_visible(False)
     return _save(figure, path)

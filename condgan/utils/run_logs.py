@@ -1,12 +1,38 @@
-"""Scalars a training run logged, read back from its TensorBoard event files."""
+"""Scalars a training run logged, read back from its TensorBoard event files, and the run's entry in
+TensorBoard's HPARAMS tab."""
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import (
     SCALARS,
     EventAccumulator,
 )
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+
+def flat_settings(settings: Mapping, prefix: str = "") -> dict[str, int | float | str | bool]:
+    """Nested settings as ``{"model.optim.generator.lr": 0.0002, ...}``; lists and nulls as text."""
+    flat: dict[str, int | float | str | bool] = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flat_settings(value, f"{name}."))
+        else:
+            flat[name] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat
+
+
+def write_hparams_entry(writer: SummaryWriter, settings: Mapping, metric_tags: Sequence[str]) -> None:
+    """Add the run to TensorBoard's HPARAMS tab: its settings, with the last logged values of
+    ``metric_tags`` (scalars of the same run) as its metric columns."""
+    experiment, session_start, session_end = hparams(flat_settings(settings), {tag: 0.0 for tag in metric_tags})
+    file_writer = writer._get_file_writer()
+    for summary in (experiment, session_start, session_end):
+        file_writer.add_summary(summary)
+    writer.flush()
 
 
 def read_scalars(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
