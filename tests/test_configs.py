@@ -74,7 +74,7 @@ def test_a_report_without_a_checkpoint_is_a_one_line_error(tmp_path):
 
 
 @pytest.mark.parametrize("accelerator,batch_size,lr,half_life,width",
-                         [("cpu", 128, 2.0e-4, 10000, 64), ("gpu", 512, 4.0e-4, 50000, 128),
+                         [("cpu", 64, 2.0e-4, 10000, 64), ("gpu", 512, 4.0e-4, 50000, 128),
                           ("cuda", 512, 4.0e-4, 50000, 128)])
 def test_best_recipe_scales_batch_lr_ema_and_width_with_the_device(accelerator, batch_size, lr, half_life, width, tmp_path):
     cfg = compose_config("train", ["experiment=fashion_mnist_best", f"trainer.accelerator={accelerator}"], tmp_path, tmp_path)
