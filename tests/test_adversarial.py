@@ -134,6 +134,71 @@ def test_under_16_mixed_grad_clip_bounds_the_unscaled_gradients_and_penalties_se
     assert instantiate(train_config().model).loss_scale() == 1.0
 
 
+class Recorder(L.Callback):
+    """Records each batch's losses and the trainer's global step (its hook-free variant)."""
+
+    def __init__(self):
+        self.rows = []
+
+    def on_train_batch_end(self, trainer, pl_module, *_):
+        metrics = trainer.callback_metrics
+        self.rows.append((trainer.global_step, *(float(metrics[k]) for k in ("train/d_loss", "train/g_loss") if k in metrics)))
+
+
+class BackwardHookRecorder(Recorder):
+    """The same, plus a backward hook: the steps then go through Lightning's dispatch."""
+
+    def __init__(self):
+        super().__init__()
+        self.backwards = 0
+
+    def on_after_backward(self, trainer, pl_module):
+        self.backwards += 1
+
+
+def test_plain_steps_train_exactly_as_lightnings_dispatch_and_keep_its_step_count(train_config):
+    runs = {}
+    for name, recorder in (("plain", Recorder()), ("lightning", BackwardHookRecorder())):
+        L.seed_everything(0)
+        model = instantiate(train_config("model.n_critic=2", "model.grad_clip=1.0").model)
+        trainer = fit(model, batches=6, callbacks=[recorder])
+        assert model._plain_steps == (name == "plain")
+        runs[name] = (recorder.rows, trainer.global_step, [p.detach().clone() for p in model.parameters()])
+    assert runs["plain"][0] == runs["lightning"][0]
+    assert runs["plain"][1] == runs["lightning"][1] == 6 + 3  # D every batch, G every 2nd
+    assert all(torch.equal(a, b) for a, b in zip(runs["plain"][2], runs["lightning"][2]))
+    assert recorder.backwards == 6 + 3, "the hook was called for every backward"
+
+
+def test_plain_steps_are_off_where_lightning_must_dispatch(train_config):
+    model = instantiate(train_config().model)
+    fit(model, batches=2, plugins=[fp16_plugin(1024.0)])
+    assert not model._plain_steps
+
+
+def test_adam_is_fused_where_the_device_has_the_kernel_unless_told_otherwise(train_config):
+    model = instantiate(train_config().model)
+    trainer = fit(model, batches=1)
+    assert all(group["fused"] for opt in trainer.optimizers for group in opt.param_groups)
+    model = instantiate(train_config("model.optim.generator.fused=false").model)
+    trainer = fit(model, batches=1)
+    assert [opt.param_groups[0]["fused"] for opt in trainer.optimizers] == [False, True]
+    model = instantiate(train_config().model)  # fp16's scaler: Lightning clips only unfused steps
+    trainer = fit(model, batches=1, plugins=[fp16_plugin(1024.0)])
+    assert not any(group["fused"] for opt in trainer.optimizers for group in opt.param_groups)
+
+
+def test_generator_step_computes_no_gradients_for_the_discriminator(train_config):
+    model = instantiate(train_config().model)
+    grads = []
+    for param in model.discriminator.parameters():
+        param.register_hook(lambda grad: grads.append(1))
+    per_backward = sum(1 for _ in model.discriminator.parameters())
+    fit(model, batches=3)
+    assert len(grads) == 3 * per_backward, "D's gradients were computed in G's steps too"
+    assert all(param.requires_grad for param in model.discriminator.parameters())
+
+
 def test_gradient_penalty_trains_the_critic(train_config):
     model = instantiate(train_config("model=wgan_gp", "model.n_critic=1").model)
     seen = []

@@ -25,6 +25,7 @@ BAD_OVERRIDES = [
     ("model.optim.discriminator.lr=0", "model.optim.discriminator.lr=0: use a number > 0"),
     ("model.optim.generator.betas=[0.5]", "model.optim.generator.betas=[0.5]: use two numbers in [0, 1)"),
     ("model.optim.discriminator.betas=[0.5,1.5]", "model.optim.discriminator.betas=[0.5, 1.5]: use two numbers"),
+    ("model.optim.generator.fused=yes", "model.optim.generator.fused='yes': use auto, true or false"),
     ("model.noise_dim=0", "model.noise_dim=0: use a whole number >= 1"),
     ("model.generator.widths=[64,0]", "model.generator.widths=[64, 0]: use a non-empty list of whole numbers >= 1"),
     ("model.generator.embed_dim=-2", "model.generator.embed_dim=-2: use null or a whole number >= 1"),

@@ -6,7 +6,10 @@ from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
+import lightning as L
 from lightning.pytorch.callbacks import Timer
+from lightning.pytorch.plugins.precision import DoublePrecision, HalfPrecision, MixedPrecision, Precision
+from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -19,10 +22,31 @@ from condgan.models.cuda_graph import GraphedBatch, portable_optimizer_state, pr
 from condgan.nets.diffaugment import DiffAugment
 from condgan.nets.init import init_weights
 
+# devices with a fused Adam kernel: one kernel (or one vectorised loop) updates every tensor of a
+# network, where torch's default runs several multi-tensor kernels (CUDA) or a loop per tensor (CPU)
+FUSED_ADAM_DEVICES = ("cuda", "cpu")
+
+
+def adam(params, cfg: Mapping) -> torch.optim.Adam:
+    """Adam with ``cfg``'s lr and betas; ``fused``: true, false, or auto (the default): fused where
+    every parameter lives on a device with a fused kernel (:meth:`AdversarialModule.configure_optimizers`
+    turns auto off under fp16's gradient scaler)."""
+    params = list(params)
+    fused = cfg.get("fused", "auto")
+    if fused == "auto":
+        fused = bool(params) and all(param.device.type in FUSED_ADAM_DEVICES for param in params)
+    return torch.optim.Adam(params, lr=cfg["lr"], betas=tuple(cfg.get("betas", (0.9, 0.999))), fused=bool(fused))
+
+
 OPTIMIZERS = {
-    "adam": lambda params, cfg: torch.optim.Adam(params, lr=cfg["lr"], betas=tuple(cfg.get("betas", (0.9, 0.999)))),
+    "adam": adam,
     "rmsprop": lambda params, cfg: torch.optim.RMSprop(params, lr=cfg["lr"]),
 }
+# Lightning's precision plugins whose manual backward and optimiser step add nothing to torch's own
+# (no gradient scaler, no sharding); see plain_optimizer_steps
+PLAIN_PRECISIONS = (Precision, MixedPrecision, HalfPrecision, DoublePrecision)
+# hooks Lightning calls around a manual backward and optimiser step
+STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
 SCHEDULES = ("linear", "cosine")
 # logged terms computed from (fp16-scaled) input gradients
 PENALTY_LOGS = ("train/d_gp", "train/d_r1")
@@ -34,6 +58,24 @@ def schedule_factor(schedule: Mapping, progress: float) -> float:
     if schedule["name"] == "linear":
         return 1.0 + (final - 1.0) * progress
     return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def plain_optimizer_steps(trainer, module: L.LightningModule) -> bool:
+    """Whether a manual step can call torch's backward and optimiser directly, skipping Lightning's
+    per-step dispatch (strategy, precision plugin, hook calls) at no loss: one device, a precision
+    without a gradient scaler, and no callback (nor the module, beyond :class:`AdversarialModule`'s
+    own ``on_before_optimizer_step``, which the direct step calls) using the backward or
+    optimiser-step hooks."""
+    precision = trainer.precision_plugin
+    if type(trainer.strategy) is not SingleDeviceStrategy or type(precision) not in PLAIN_PRECISIONS:
+        return False
+    if getattr(precision, "scaler", None) is not None:
+        return False
+    if any(getattr(type(callback), hook) is not getattr(L.Callback, hook)
+           for callback in trainer.callbacks for hook in STEP_HOOKS):
+        return False
+    return all(getattr(type(module), hook) is getattr(AdversarialModule, hook)
+               for hook in ("on_before_backward", "on_after_backward", "backward", "on_before_optimizer_step"))
 
 
 def time_budget_timer(trainer) -> Timer | None:
@@ -67,7 +109,8 @@ class AdversarialModule(GenerativeModule):
       of real and generated images before D, in D's step and in G's step;
     - families add their own loss terms by overriding :meth:`discriminate` (for auxiliary D
       outputs), :meth:`discriminator_terms` and :meth:`generator_terms`;
-    - ``optim``: per network ``{name: adam|rmsprop, lr, betas}`` (separate rates = TTUR);
+    - ``optim``: per network ``{name: adam|rmsprop, lr, betas}`` (separate rates = TTUR; Adam's
+      ``fused`` defaults to auto: torch's fused kernel on CUDA and CPU);
       ``lr_schedule``: null or ``{name: linear|cosine, final_factor}``, set before every step from
       the fraction of the run done: of ``trainer.max_epochs``, or of ``trainer.max_time`` when
       ``max_epochs`` is -1;
@@ -87,6 +130,12 @@ class AdversarialModule(GenerativeModule):
       callbacks' backward and optimiser-step hooks are not called for replayed steps. On a CPU the
       steps run eagerly, with a notice; ``16-mixed`` precision, several devices and ``compile``
       are refused.
+
+    Steps are plain torch calls (backward, then the bare optimiser's step, with Lightning's step
+    count kept) wherever Lightning's manual-optimisation dispatch would add nothing but time
+    (:func:`plain_optimizer_steps`); elsewhere (a gradient scaler, several devices, callbacks on the
+    backward or optimiser-step hooks) they go through Lightning. G's step freezes D's parameters, so
+    its backward computes no gradients for D.
     """
 
     generator: nn.Module
@@ -176,6 +225,7 @@ class AdversarialModule(GenerativeModule):
         self._graphed: GraphedBatch | None = None
         self._ema_weight: torch.Tensor | None = None  # the graphed EMA blend's weight, set before each replay
         self._bare_steps = False  # inside a graphed batch: optimiser steps on the bare optimisers
+        self._plain_steps = False  # eager steps as plain torch calls (see plain_optimizer_steps)
 
     def build(self, generator: nn.Module, discriminator: nn.Module) -> None:
         """Install the networks (and the EMA copy of the generator when an EMA is configured)."""
@@ -186,6 +236,7 @@ class AdversarialModule(GenerativeModule):
             )
         self.generator = generator
         self.discriminator = discriminator
+        self._trainable_discriminator = [param for param in discriminator.parameters() if param.requires_grad]
         self._buffer_modules = []
         if self.ema_decay is not None or self.ema_half_life is not None:
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
@@ -284,19 +335,34 @@ class AdversarialModule(GenerativeModule):
                 group["lr"] = group["base_lr"] * factor
 
     def _step(self, optimizer, loss: torch.Tensor, steps_done: int, schedule: float) -> None:
-        """One optimiser step: through Lightning eagerly; in a graphed batch (warm-up or capture) on
-        the bare optimiser, whose lr the host sets before each replay and whose step Lightning
-        counts after it."""
+        """One optimiser step. In a graphed batch (warm-up or capture) on the bare optimiser, whose
+        lr the host sets before each replay and whose step Lightning counts after it; eagerly as
+        plain torch calls with Lightning's step count kept (``_plain_steps``), else through
+        Lightning."""
         if self._bare_steps:
             optimizer.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.on_before_optimizer_step(optimizer.optimizer)
             optimizer.optimizer.step()
             return
+        if self._plain_steps:
+            optimizer.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.apply_lr(optimizer, steps_done, schedule)
+            optimizer._on_before_step()
+            self.on_before_optimizer_step(optimizer.optimizer)
+            optimizer.optimizer.step()
+            optimizer._on_after_step()
+            return
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         self.apply_lr(optimizer, steps_done, schedule)
         optimizer.step()
+
+    def _freeze_discriminator(self, frozen: bool) -> None:
+        """Turn off (or back on) gradients for D's trainable parameters, around G's step."""
+        for param in self._trainable_discriminator:
+            param.requires_grad_(not frozen)
 
     def adversarial_batch(self, real: torch.Tensor, labels: torch.Tensor, noise: torch.Tensor, generator_turn: bool,
                           schedule: float, ema_weight: float | torch.Tensor) -> dict[str, torch.Tensor]:
@@ -308,7 +374,6 @@ class AdversarialModule(GenerativeModule):
         with torch.set_grad_enabled(generator_turn):
             fake = self.generator(noise, labels)
 
-        self.toggle_optimizer(opt_d)
         real_seen, fake_seen = self.diff_augment(real), self.diff_augment(fake.detach())
         real_out, real_aux = self.discriminate(real_seen, labels)
         fake_out, fake_aux = self.discriminate(fake_seen, labels)
@@ -316,7 +381,6 @@ class AdversarialModule(GenerativeModule):
         d_loss = self.discriminator_loss(real_out, fake_out)
         self._step(opt_d, d_loss + sum(d_terms.values()), self.count("discriminator_steps"), schedule)
         self.discriminator_steps.add_(1)
-        self.untoggle_optimizer(opt_d)
         if self.clip_value is not None:
             with torch.no_grad():
                 for param in self.discriminator.parameters():
@@ -325,12 +389,14 @@ class AdversarialModule(GenerativeModule):
                **{f"train/d_{name}": value for name, value in d_terms.items()}}
 
         if generator_turn:
-            self.toggle_optimizer(opt_g)
-            g_out, g_aux = self.discriminate(self.diff_augment(fake), labels)
-            g_loss = self.generator_loss(g_out)
-            g_terms = self.generator_terms(real, fake, labels, g_aux)
-            self._step(opt_g, g_loss + sum(g_terms.values()), self.count("generator_steps"), schedule)
-            self.untoggle_optimizer(opt_g)
+            self._freeze_discriminator(True)
+            try:
+                g_out, g_aux = self.discriminate(self.diff_augment(fake), labels)
+                g_loss = self.generator_loss(g_out)
+                g_terms = self.generator_terms(real, fake, labels, g_aux)
+                self._step(opt_g, g_loss + sum(g_terms.values()), self.count("generator_steps"), schedule)
+            finally:
+                self._freeze_discriminator(False)
             self.generator_steps.add_(1)
             self.generator_images.add_(len(labels))
             self.blend_ema(ema_weight)
@@ -406,6 +472,8 @@ class AdversarialModule(GenerativeModule):
         batches; elsewhere say that the steps run eagerly."""
         super().on_train_start()
         self._graphed = None
+        self._plain_steps = plain_optimizer_steps(self.trainer, self)
+        self._trainable_discriminator = [param for param in self.discriminator.parameters() if param.requires_grad]
         if not self.cuda_graph:
             return
         if self.device.type != "cuda":
@@ -557,10 +625,12 @@ class AdversarialModule(GenerativeModule):
             )
 
     def configure_optimizers(self):
-        optimizers = [
-            OPTIMIZERS[self.optim[net].get("name", "adam")](getattr(self, net).parameters(), self.optim[net])
-            for net in ("generator", "discriminator")
-        ]
+        optimizers = []
+        for net in ("generator", "discriminator"):
+            settings = dict(self.optim[net])
+            if settings.get("fused", "auto") == "auto" and self.gradient_scaler() is not None:
+                settings["fused"] = False  # fp16's scaler: Lightning clips gradients only of unfused steps
+            optimizers.append(OPTIMIZERS[settings.get("name", "adam")](getattr(self, net).parameters(), settings))
         self._budget_timer = None
         epochs = self.trainer.max_epochs if self.trainer is not None else -1
         if self.lr_schedule and (not epochs or epochs < 1):

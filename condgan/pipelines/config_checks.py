@@ -92,6 +92,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "model.optim.betas": betas(),
     "model.optim.*.lr": positive_number(),
     "model.optim.*.betas": betas(),
+    "model.optim.*.fused": (lambda v: v in ("auto", True, False), "auto, true or false"),
     "model.loss": one_of(LOSSES),
     "model.real_label": number_in(0, 1, low_open=True),
     "model.n_critic": integer_at_least(1),
