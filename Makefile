@@ -18,10 +18,10 @@ train:  ## train with the default config; pass Hydra overrides in ARGS="model=cg
 	$(PYTHON) train.py $(ARGS)
 
 test:  ## the fast tests (CPU, offline; every test but those marked slow), one worker per core, the 10 slowest listed
-	$(PYTHON) -m pytest -n auto -m "not slow" --durations=10
+	$(PYTHON) -m pytest -n auto --dist worksteal -m "not slow" --durations=10
 
 test-all:  ## every test, the slow ones too (what CI runs)
-	$(PYTHON) -m pytest -n auto --durations=10
+	$(PYTHON) -m pytest -n auto --dist worksteal --durations=10
 
 eval:  ## report on a checkpoint, a run or a multirun folder: make eval CKPT=logs/train/runs/<run>
 	@test -n "$(CKPT)" || { echo "make eval: set CKPT=<a .ckpt file, a run folder or a multirun folder>"; exit 2; }

@@ -19,7 +19,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
 
-# a few seconds per run: small glyph set, tiny batches, no rich output
+# a few seconds per run: small glyph set, tiny batches, small grids, no rich output
 FAST = [
     "data.samples_per_class=24",
     "data.test_samples_per_class=4",
@@ -27,8 +27,12 @@ FAST = [
     "callbacks.progress_bar=null",
     "callbacks.model_summary=null",
     "callbacks.domain_metrics.samples_per_class=4",
+    "callbacks.class_grid.samples_per_class=3",
     "trainer.accelerator=cpu",
 ]
+# the EMA generator's standing BatchNorm statistics in a test run: one small batch (the default 8 x
+# 256 images is most of a fast dev run of the larger generators); tests of the mechanism set their own
+SMALL_EMA_STATISTICS = {"ema_stat_batches": 1, "ema_stat_batch_size": 32}
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +50,9 @@ def compose_config(name: str, overrides: list[str], output_dir: Path, data_dir: 
         cfg.paths.output_dir = str(output_dir)
         cfg.paths.log_dir = str(output_dir / "logs")
         cfg.paths.data_dir = str(data_dir)
+        for key, value in SMALL_EMA_STATISTICS.items():
+            if key in cfg.get("model", {}) and not any(o.startswith(f"model.{key}=") for o in overrides):
+                cfg.model[key] = value
     return cfg
 
 

@@ -6,12 +6,12 @@ import torch
 from condgan.errors import LabelRangeError
 from condgan.pipelines.train import train
 from condgan.utils.sampling import generate_per_class, grid_samples
-from tests.test_configs import options
+from tests.test_configs import image_options
 
 STYLE = "data.attributes={style:2}"
 
 
-@pytest.mark.parametrize("model", options("model"))
+@pytest.mark.parametrize("model", image_options("model"))
 def test_every_family_trains_and_generates_on_class_and_style(train_config, model):
     trainer = train(train_config(f"model={model}", STYLE, "debug=fdr"))
     module = trainer.lightning_module

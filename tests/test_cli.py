@@ -1,21 +1,63 @@
 """The command lines a user types: run folders, --cfg job, and one-line errors."""
 
+import contextlib
+import io
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hydra.core.global_hydra import GlobalHydra
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null"]
 
 
 def run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``python <script> <args>`` in a fresh process, as a user runs it."""
     env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore"}
     return subprocess.run(
         [sys.executable, str(REPO / script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
+
+
+def run_here(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The same command line through the same entry point (``train.py``'s ``run``, ``evaluate.py``'s
+    ``main``) in this process: no interpreter start-up and imports, for commands that stop early
+    (one-line errors, ``--cfg``). The exit code is SystemExit's; Hydra's logging and global state
+    are put back afterwards."""
+    from condgan.pipelines.evaluate import main as evaluate_main
+    from condgan.pipelines.train import run as train_run
+
+    entry = {"train.py": train_run, "evaluate.py": evaluate_main}[script]
+    root = logging.getLogger()
+    handlers, level, argv, cwd_before = root.handlers[:], root.level, sys.argv, os.getcwd()
+    chosen = os.environ.pop("HYDRA_FULL_ERROR", None)
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    try:
+        sys.argv = [script, *args]
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            entry()
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        sys.argv = argv
+        os.chdir(cwd_before)
+        if chosen is not None:
+            os.environ["HYDRA_FULL_ERROR"] = chosen
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+                handler.close()
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)
+        GlobalHydra.instance().clear()
+    return subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
@@ -23,7 +65,7 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
 
 
 def test_cfg_job_prints_the_composed_config(tmp_path):
-    result = run("train.py", "model=cgan", "data=emnist", "--cfg", "job", cwd=tmp_path)
+    result = run_here("train.py", "model=cgan", "data=emnist", "--cfg", "job", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "_target_: condgan.models.CGAN" in result.stdout
     assert "_target_: condgan.data.EMNISTDataModule" in result.stdout
@@ -32,7 +74,7 @@ def test_cfg_job_prints_the_composed_config(tmp_path):
 
 @pytest.mark.parametrize("group,known", [("model", "cgan"), ("data", "glyphs")])
 def test_unknown_names_list_the_available_options(tmp_path, group, known):
-    result = run("train.py", f"{group}=nope", cwd=tmp_path)
+    result = run_here("train.py", f"{group}=nope", cwd=tmp_path)
     assert result.returncode == 2
     [line] = error_lines(result)
     assert f"{group}=nope is not a config in {group}/: choose one of" in line and known in line
@@ -40,8 +82,8 @@ def test_unknown_names_list_the_available_options(tmp_path, group, known):
 
 
 def test_missing_dataset_offline_is_one_line(tmp_path):
-    result = run("train.py", "data=fashion_mnist", f"data.root={tmp_path / 'nothing'}", "data.download=false",
-                 *QUIET, cwd=tmp_path)
+    result = run_here("train.py", "data=fashion_mnist", f"data.root={tmp_path / 'nothing'}", "data.download=false",
+                      *QUIET, cwd=tmp_path)
     assert result.returncode == 2
     [line] = error_lines(result)
     assert "fashion_mnist: dataset files not found" in line and "data.root" in line
@@ -53,7 +95,7 @@ def test_bad_checkpoints_are_one_line(tmp_path, content, expected):
     path = tmp_path / "model.ckpt"
     if content is not None:
         path.write_bytes(content)
-    result = run("evaluate.py", f"ckpt_path={path}", cwd=tmp_path)
+    result = run_here("evaluate.py", f"ckpt_path={path}", cwd=tmp_path)
     assert result.returncode == 2
     [line] = error_lines(result)
     assert expected in line and "Traceback" not in result.stderr
@@ -135,7 +177,8 @@ def test_user_errors_become_one_line_and_bugs_keep_their_traceback(capsys):
 
 
 def test_slurm_launcher_config_sends_ddp_sweeps_to_a_cluster(tmp_path):
-    result = run("train.py", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "--cfg", "hydra", cwd=tmp_path)
+    result = run_here("train.py", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "--cfg", "hydra",
+                      cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "_target_: hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in result.stdout
     assert "gpus_per_node: ${trainer.devices}" in result.stdout and "tasks_per_node: ${trainer.devices}" in result.stdout

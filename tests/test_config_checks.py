@@ -9,7 +9,8 @@ from condgan.errors import ConfigError
 from condgan.pipelines.common import CONFIG_DIR
 from condgan.pipelines.config_checks import check_config, check_group_choices
 from tests.conftest import compose_config
-from tests.test_cli import QUIET, error_lines, run
+from tests.test_cli import QUIET, error_lines, run_here
+from tests.test_configs import sequence_options
 
 BAD_OVERRIDES = [
     ("data.batch_size=0", "data.batch_size=0: use a whole number >= 1"),
@@ -58,9 +59,16 @@ SHIPPED = [(group, path.stem) for group in ("experiment", "model", "data", "trai
            for path in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))]
 
 
+def partner(group: str, name: str) -> list[str]:
+    """What a sequence model or its data composes with (each reads the other's settings)."""
+    if group in ("model", "data") and name in sequence_options(group):
+        return ["data=arithmetic"] if group == "model" else ["model=seq2seq_text"]
+    return []
+
+
 @pytest.mark.parametrize("group,name", SHIPPED, ids=[f"{g}={n}" for g, n in SHIPPED])
 def test_every_shipped_config_passes(tmp_path, group, name):
-    check_config(compose_config("train", [f"{group}={name}"], tmp_path, tmp_path))
+    check_config(compose_config("train", [f"{group}={name}", *partner(group, name)], tmp_path, tmp_path))
 
 
 def test_settings_combined_on_the_command_line_pass(train_config):
@@ -78,11 +86,11 @@ def test_unknown_group_choices_list_the_choices():
 
 
 def test_the_command_line_refuses_before_building_anything(tmp_path):
-    result = run("train.py", "data.batch_size=0", *QUIET, cwd=tmp_path)
+    result = run_here("train.py", "data.batch_size=0", *QUIET, cwd=tmp_path)
     assert result.returncode == 2
     assert error_lines(result) == ["condgan: error: data.batch_size=0: use a whole number >= 1"]
     assert "Traceback" not in result.stderr and not list(tmp_path.rglob("*.ckpt"))
-    result = run("evaluate.py", "task=eda", "data=nope", cwd=tmp_path)
+    result = run_here("evaluate.py", "task=eda", "data=nope", cwd=tmp_path)
     assert result.returncode == 2
     [line] = error_lines(result)
     assert "data=nope is not a config in data/: choose one of" in line and "glyphs" in line
@@ -99,7 +107,7 @@ COMPOSITION_ERRORS = [
 
 @pytest.mark.parametrize("override,message", COMPOSITION_ERRORS, ids=[o for o, _ in COMPOSITION_ERRORS])
 def test_keys_hydra_cannot_compose_are_one_line_too(tmp_path, override, message):
-    result = run("train.py", "model=cgan", override, *QUIET, cwd=tmp_path)
+    result = run_here("train.py", "model=cgan", override, *QUIET, cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     [line] = error_lines(result)
     assert line.startswith(f"condgan: error: {message}")

@@ -3,9 +3,11 @@
 from pathlib import Path
 
 import pytest
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 
+from condgan.data.base import TensorImageDataModule
+from condgan.models.base import GenerativeModule
 from condgan.pipelines.common import CONFIG_DIR
 from tests.conftest import compose_config
 
@@ -16,6 +18,27 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
+def built_class(group: str, name: str) -> type:
+    """The class a model or data config builds (its ``_target_``, or that of the config it extends)."""
+    cfg = OmegaConf.load(CONF / group / f"{name}.yaml")
+    if "_target_" in cfg:
+        return get_class(cfg._target_)
+    extended = next(d for d in cfg.defaults if isinstance(d, str) and d != "_self_" and not d.startswith("base/"))
+    return built_class(group, extended.split("@")[0])
+
+
+def image_options(group: str) -> list[str]:
+    """The ``model`` configs of image generators (GANs, autoencoders) or the ``data`` configs of
+    labelled image sets; the arithmetic sequence models and their data are the others."""
+    base = GenerativeModule if group == "model" else TensorImageDataModule
+    return [name for name in options(group) if issubclass(built_class(group, name), base)]
+
+
+def sequence_options(group: str) -> list[str]:
+    """The ``model`` / ``data`` configs of the arithmetic sequence models."""
+    return [name for name in options(group) if name not in image_options(group)]
+
+
 def test_groups_exist():
     for group in ("data", "model", "trainer", "logger", "callbacks", "paths", "hydra", "experiment", "debug", "metrics"):
         assert options(group), f"conf/{group} has no options"
@@ -23,8 +46,8 @@ def test_groups_exist():
     assert {"tensorboard", "csv"} <= set(options("logger"))
 
 
-@pytest.mark.parametrize("model", options("model"))
-@pytest.mark.parametrize("data", options("data"))
+@pytest.mark.parametrize("model", image_options("model"))
+@pytest.mark.parametrize("data", image_options("data"))
 def test_every_model_composes_with_every_dataset(model, data, tmp_path):
     cfg = compose_config("train", [f"model={model}", f"data={data}"], tmp_path, tmp_path)
     OmegaConf.resolve(cfg)
@@ -76,7 +99,8 @@ def test_a_report_without_a_checkpoint_is_a_one_line_error(tmp_path):
 @pytest.mark.parametrize("accelerator,batch_size,lr,half_life,width",
                          [("cpu", 64, 2.0e-4, 10000, 64), ("gpu", 512, 4.0e-4, 50000, 128),
                           ("cuda", 512, 4.0e-4, 50000, 128)])
-def test_best_recipe_scales_batch_lr_ema_and_width_with_the_device(accelerator, batch_size, lr, half_life, width, tmp_path):
+def test_best_recipe_scales_batch_lr_ema_width_and_steps_with_the_device(accelerator, batch_size, lr, half_life, width,
+                                                                          tmp_path):
     cfg = compose_config("train", ["experiment=fashion_mnist_best", f"trainer.accelerator={accelerator}"], tmp_path, tmp_path)
     OmegaConf.resolve(cfg)
     assert cfg.data.batch_size == batch_size
@@ -84,7 +108,12 @@ def test_best_recipe_scales_batch_lr_ema_and_width_with_the_device(accelerator, 
     assert cfg.model.ema_half_life == half_life and cfg.model.ema_decay is None
     assert cfg.model.generator.width == cfg.model.discriminator.width == width
     assert cfg.model.generator.embed_dim == cfg.model.discriminator.embed_dim == 5
-    assert cfg.model.channels_last is (accelerator == "cpu")
+    assert cfg.model.channels_last is True
+    on_gpu = accelerator != "cpu"
+    assert cfg.model.cuda_graph is on_gpu
+    every = 4 if on_gpu else 1
+    assert cfg.trainer.check_val_every_n_epoch == cfg.metrics.every_n_epochs == every
+    assert cfg.callbacks.domain_metrics.every_n_epochs == cfg.callbacks.class_grid.every_n_epochs == every
 
 
 def test_on_gpu_resolver_follows_cuda_for_auto(monkeypatch):

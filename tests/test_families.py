@@ -1,17 +1,15 @@
 """Every model family: runs on the default data, learns a little, and its own mechanism works."""
 
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
 from condgan.nets.projgan import ProjDiscriminator
-from condgan.pipelines.common import CONFIG_DIR
 from condgan.pipelines.train import train
+from tests.test_configs import image_options
 
-FAMILIES = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
+FAMILIES = image_options("model")  # the arithmetic sequence models have their own tests (test_seq2seq.py)
 AUTOENCODERS = ["cae", "cvae", "cvae_conv", "vae"]
 GANS = [family for family in FAMILIES if family not in AUTOENCODERS]
 # epochs of the 24-images-per-class glyph set for the learning test: families with a small learning

@@ -90,7 +90,9 @@ def test_last_ckpt_is_written_at_every_epoch_end(train_config):
     assert read(last_checkpoint(cfg))["global_step"] == 3 * 2 * 2
 
 
-@pytest.mark.parametrize("batch,steps_done", [(None, 2 * 9), (2, 9 + 4)], ids=["at-an-epoch-end", "mid-epoch"])
+# the mid-epoch case (the harder one) runs in `make test`; both in `make test-all`
+@pytest.mark.parametrize("batch,steps_done", [pytest.param(None, 2 * 9, marks=pytest.mark.slow), (2, 9 + 4)],
+                         ids=["at-an-epoch-end", "mid-epoch"])
 def test_an_exact_resume_after_sigterm_gives_the_uninterrupted_runs_weights_and_losses(train_config, tmp_path, caplog,
                                                                                         batch, steps_done):
     whole = train_config(*EXACT)

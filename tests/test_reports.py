@@ -20,10 +20,10 @@ from condgan.pipelines.evaluate import evaluate
 from condgan.pipelines.train import train
 from condgan.utils.interpolation import label_interpolation, latent_interpolation, slerp
 from tests.conftest import compose_config
-from tests.test_configs import options
+from tests.test_configs import image_options
 
 
-@pytest.mark.parametrize("model", options("model"))
+@pytest.mark.parametrize("model", image_options("model"))
 def test_one_hot_label_weights_decode_like_integer_labels(model, tmp_path):
     cfg = compose_config("train", [f"model={model}"], tmp_path, tmp_path)
     module = instantiate(OmegaConf.to_container(cfg.model, resolve=True)).eval()

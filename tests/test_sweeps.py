@@ -12,7 +12,7 @@ from condgan.errors import ConfigError
 from condgan.pipelines.evaluate import evaluate
 from hydra_plugins.condgan_optuna_sweeper.search_space import override_text, search_space
 from tests.conftest import compose_config
-from tests.test_cli import QUIET, error_lines, log_span, run
+from tests.test_cli import QUIET, error_lines, log_span, run, run_here
 
 TINY = ["debug=limit", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "data.samples_per_class=24",
         "data.test_samples_per_class=4", "callbacks.domain_metrics.samples_per_class=4", *QUIET]
@@ -86,8 +86,8 @@ def test_a_study_of_tiny_trials_is_stored_in_sqlite_and_a_second_invocation_cont
 
 def test_a_trial_with_a_bad_value_is_recorded_as_failed_and_ends_the_sweep_with_one_line(tmp_path, data_dir):
     study_dir = tmp_path / "study"
-    result = run("train.py", "-m", "hydra/sweeper=optuna", f"hydra.sweep.dir={study_dir}", "hydra.sweeper.n_trials=3",
-                 "model=cgan", "model.noise_dim=choice(0)", f"paths.data_dir={data_dir}", *TINY, cwd=tmp_path)
+    result = run_here("train.py", "-m", "hydra/sweeper=optuna", f"hydra.sweep.dir={study_dir}", "hydra.sweeper.n_trials=3",
+                      "model=cgan", "model.noise_dim=choice(0)", f"paths.data_dir={data_dir}", *TINY, cwd=tmp_path)
     assert result.returncode == 2
     assert error_lines(result) == ["condgan: error: model.noise_dim=0: use a whole number >= 1"]
     with sqlite3.connect(study_dir / "optuna.db") as db:
@@ -95,8 +95,8 @@ def test_a_trial_with_a_bad_value_is_recorded_as_failed_and_ends_the_sweep_with_
 
 
 def test_an_optuna_sweep_without_a_search_space_says_how_to_give_one(tmp_path):
-    result = run("train.py", "-m", "hydra/sweeper=optuna", f"hydra.sweep.dir={tmp_path / 'study'}", "model=cgan",
-                 cwd=tmp_path)
+    result = run_here("train.py", "-m", "hydra/sweeper=optuna", f"hydra.sweep.dir={tmp_path / 'study'}", "model=cgan",
+                      cwd=tmp_path)
     assert result.returncode == 2
     [line] = error_lines(result)
     assert "hydra/sweeper=optuna needs a search space: hparams_search=<name>" in line

@@ -1,5 +1,7 @@
 """A finished run in TensorBoard's HPARAMS tab, so the runs of a sweep sort by their scores there."""
 
+from collections.abc import Sequence
+
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 
@@ -18,17 +20,22 @@ def best_score(trainer: L.Trainer, metric: str) -> float | None:
 
 class HParamsTab(L.Callback):
     """At the end of fitting, each TensorBoard logger's recorded hyperparameters (the run's config)
-    go into the HPARAMS tab beside the last ``val/fid_domain`` and ``val/cond_acc`` and the best
-    ``val/fid_domain``, logged once as ``best/fid_domain``."""
+    go into the HPARAMS tab beside the last values of ``metrics`` and the best value of ``ranked_by``
+    (default: the last ``val/fid_domain`` and ``val/cond_acc``, and the best ``val/fid_domain``),
+    logged once as ``best/<name>`` (``best/fid_domain``)."""
 
-    METRICS = ("val/fid_domain", "val/cond_acc", "best/fid_domain")
+    def __init__(self, ranked_by: str = "val/fid_domain",
+                 metrics: Sequence[str] = ("val/fid_domain", "val/cond_acc")) -> None:
+        self.ranked_by = ranked_by
+        self.best_tag = "best/" + ranked_by.rsplit("/", 1)[-1]
+        self.metrics = (*metrics, self.best_tag)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.fast_dev_run or not trainer.is_global_zero:
             return
-        best = best_score(trainer, "val/fid_domain")
+        best = best_score(trainer, self.ranked_by)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 if best is not None:
-                    logger.experiment.add_scalar("best/fid_domain", best, trainer.global_step)
-                write_hparams_entry(logger.experiment, logger.hparams, self.METRICS)
+                    logger.experiment.add_scalar(self.best_tag, best, trainer.global_step)
+                write_hparams_entry(logger.experiment, logger.hparams, self.metrics)

@@ -50,7 +50,8 @@ class EpochSummary(L.Callback):
     """One line per epoch in the run's log (``<task>.log``) and console: the epoch, its wall time,
     the last training losses and the validation numbers that rank runs."""
 
-    SHOWN = ("train/d_loss", "train/g_loss", "train/recon_loss", "train/kl", "val/fid_domain", "val/cond_acc")
+    SHOWN = ("train/d_loss", "train/g_loss", "train/recon_loss", "train/kl", "train/loss", "val/fid_domain",
+             "val/cond_acc", "val/loss", "val/exact_match", "val/char_acc", "val/mse")
 
     def __init__(self) -> None:
         self._epoch_start = 0.0

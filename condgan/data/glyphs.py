@@ -1,6 +1,7 @@
-"""The embedded default dataset: 26 letters rendered with the font Pillow ships.
+"""The embedded default dataset: 26 letters rendered with the font Pillow ships (and the ten digits,
+``data=glyph_digits``, drawn the same way).
 
-Each letter is drawn upper- or lower-case at several stroke widths, then placed with a random
+Each character is drawn upper- or lower-case at several stroke widths, then placed with a random
 affine jitter (rotation, scale, shear, shift) and downsampled. Everything is drawn from one seed,
 so the same config always yields the same images; the result is cached under ``root``.
 With ``data.attributes: {style: 2}`` each image also gets the Kuzushiji report's thick/thin style.
@@ -24,15 +25,17 @@ from condgan.nets.affine import random_affine
 log = logging.getLogger(__name__)
 
 LETTERS = string.ascii_uppercase
+DIGITS = string.digits
 SUPERSAMPLE = 2
 _CHUNK = 4096
 
 
-def render_templates(canvas: int, font_size: int, stroke_widths: list[int]) -> torch.Tensor:
-    """Centred glyphs as floats in [0, 1], shaped ``[letter, case, stroke, canvas, canvas]``."""
+def render_templates(canvas: int, font_size: int, stroke_widths: list[int], alphabet: str = LETTERS) -> torch.Tensor:
+    """Centred glyphs as floats in [0, 1], shaped ``[character, case, stroke, canvas, canvas]``
+    (characters without a lower case, digits, are drawn the same in both)."""
     font = ImageFont.load_default(size=font_size)
-    templates = torch.zeros(len(LETTERS), 2, len(stroke_widths), canvas, canvas)
-    for i, letter in enumerate(LETTERS):
+    templates = torch.zeros(len(alphabet), 2, len(stroke_widths), canvas, canvas)
+    for i, letter in enumerate(alphabet):
         for j, char in enumerate((letter, letter.lower())):
             for k, stroke in enumerate(stroke_widths):
                 image = Image.new("L", (canvas, canvas))
@@ -55,15 +58,18 @@ def render_glyphs(
     scale: tuple[float, float] = (0.85, 1.1),
     shear: float = 12.0,
     shift: float = 0.06,
+    alphabet: str = LETTERS,
 ) -> dict[str, torch.Tensor]:
-    """Render ``26 * samples_per_class`` jittered letters; returns uint8 images and int64 labels.
+    """Render ``len(alphabet) * samples_per_class`` jittered characters (label: the position in
+    ``alphabet``); returns uint8 images and int64 labels.
 
     ``font_size`` and ``stroke_widths`` are in output pixels; ``shift`` is a fraction of the image.
     """
     gen = torch.Generator().manual_seed(seed)
     canvas = image_size * SUPERSAMPLE
-    templates = render_templates(canvas, font_size * SUPERSAMPLE, [round(w * SUPERSAMPLE) for w in stroke_widths])
-    labels = torch.arange(len(LETTERS)).repeat_interleave(samples_per_class)
+    templates = render_templates(canvas, font_size * SUPERSAMPLE, [round(w * SUPERSAMPLE) for w in stroke_widths],
+                                 alphabet)
+    labels = torch.arange(len(alphabet)).repeat_interleave(samples_per_class)
     n = len(labels)
     case = (torch.rand(n, generator=gen) < lowercase_prob).long()
     stroke = torch.randint(len(stroke_widths), (n,), generator=gen)
@@ -86,6 +92,8 @@ class GlyphsDataModule(TensorImageDataModule):
 
     name = "glyphs"
     mirrorable = False
+    # the characters drawn, one class each
+    alphabet = LETTERS
 
     def __init__(
         self,
@@ -97,8 +105,9 @@ class GlyphsDataModule(TensorImageDataModule):
         **kwargs,
     ) -> None:
         super().__init__(root, *args, **kwargs)
-        if self.hparams.num_classes != len(LETTERS) or self.hparams.channels != 1:
-            raise ConfigError(f"glyphs has {len(LETTERS)} classes and 1 channel; fix data.num_classes/data.channels")
+        if self.hparams.num_classes != len(self.alphabet) or self.hparams.channels != 1:
+            raise ConfigError(f"{self.name} has {len(self.alphabet)} classes and 1 channel; fix "
+                              "data.num_classes/data.channels")
         self._splits: dict[bool, dict[str, torch.Tensor]] = {}
 
     def _render_args(self, train: bool) -> dict:
@@ -113,7 +122,7 @@ class GlyphsDataModule(TensorImageDataModule):
     def cache_path(self, train: bool) -> Path:
         args = self._render_args(train)
         key = hashlib.sha1(json.dumps(args, sort_keys=True, default=list).encode()).hexdigest()[:12]
-        return Path(self.hparams.root).expanduser() / "glyphs" / f"glyphs-{'train' if train else 'test'}-{key}.pt"
+        return Path(self.hparams.root).expanduser() / "glyphs" / f"{self.name}-{'train' if train else 'test'}-{key}.pt"
 
     def _load_or_render(self, train: bool) -> dict[str, torch.Tensor]:
         """The split from memory, else from the disk cache, else rendered (and cached)."""
@@ -132,7 +141,7 @@ class GlyphsDataModule(TensorImageDataModule):
             return None
 
     def _render_to_cache(self, train: bool) -> dict[str, torch.Tensor]:
-        data = render_glyphs(**self._render_args(train))
+        data = render_glyphs(**self._render_args(train), alphabet=self.alphabet)
         path = self.cache_path(train)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -147,3 +156,10 @@ class GlyphsDataModule(TensorImageDataModule):
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         data = self._load_or_render(train)
         return data["images"], data["labels"]
+
+
+class GlyphDigitsDataModule(GlyphsDataModule):
+    """Rendered digits 0-9, drawn like the letters: the offline digit source of ``data=arithmetic``."""
+
+    name = "glyph_digits"
+    alphabet = DIGITS

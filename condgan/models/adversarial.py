@@ -4,9 +4,9 @@ import copy
 import math
 from collections.abc import Mapping
 
+import lightning as L
 import torch
 import torch.nn.functional as F
-import lightning as L
 from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.plugins.precision import DoublePrecision, HalfPrecision, MixedPrecision, Precision
 from lightning.pytorch.strategies import SingleDeviceStrategy

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from condgan.data.arithmetic import FORMS
 from condgan.errors import ConfigError
 from condgan.models.losses import LOSSES
+from condgan.nets.seq2seq import CELLS
 
 PRECISIONS = ("32-true", "32", "64-true", "64", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "transformer-engine")
 
@@ -66,6 +68,7 @@ def optional(rule: tuple[Callable, str]) -> tuple[Callable, str]:
 # key at that level (the optimisers of both networks, every DiffAugment strength, every attribute)
 RULES: dict[str, tuple[Callable, str]] = {
     "seed": optional(integer_at_least(0)),
+    "cpu_threads": optional(integer_at_least(1)),
     "data.batch_size": integer_at_least(1),
     "data.image_size": integer_at_least(8),
     "data.channels": (lambda v: _integer(v) and v in (1, 3), "1 or 3"),
@@ -80,6 +83,12 @@ RULES: dict[str, tuple[Callable, str]] = {
     "data.augment.shear": non_negative_number(),
     "data.augment.zoom": number_in(0, 1, high_open=True),
     "data.augment.crop_padding": integer_at_least(0),
+    "data.operand_max": (lambda v: _integer(v) and 0 <= v <= 99, "a whole number in 0..99 (operands of at most two digits)"),
+    "data.operators": one_of(("+-", "-+", "+", "-")),
+    "data.query_form": one_of(FORMS),
+    "data.answer_form": one_of(FORMS),
+    "data.test_fraction": number_in(0, 1, low_open=True, high_open=True),
+    "data.train_fraction": number_in(0, 1, low_open=True),
     "model.noise_dim": integer_at_least(1),
     "model.latent_dim": integer_at_least(1),
     "model.generator.width": integer_at_least(1),
@@ -92,6 +101,20 @@ RULES: dict[str, tuple[Callable, str]] = {
     "model.optim.betas": betas(),
     "model.optim.*.lr": positive_number(),
     "model.optim.*.betas": betas(),
+    "model.optimizer.lr": positive_number(),
+    "model.optimizer.betas": betas(),
+    "model.cell": one_of(CELLS),
+    "model.hidden": integer_at_least(1),
+    "model.embed_dim": integer_at_least(1),
+    "model.encoder_layers": integer_at_least(1),
+    "model.decoder_layers": integer_at_least(1),
+    "model.dropout": number_in(0, 1, high_open=True),
+    "model.cnn_width": integer_at_least(1),
+    "model.image_hidden": integer_at_least(1),
+    "model.style_width": integer_at_least(1),
+    "model.style_dim": integer_at_least(0),
+    "model.read_weight": non_negative_number(),
+    "model.text_weight": non_negative_number(),
     "model.optim.*.fused": (lambda v: v in ("auto", True, False), "auto, true or false"),
     "model.loss": one_of(LOSSES),
     "model.real_label": number_in(0, 1, low_open=True),
@@ -136,7 +159,9 @@ def check_config(cfg: DictConfig) -> None:
     try:
         values = OmegaConf.to_container(cfg, resolve=True)
     except Exception as err:  # an interpolation that cannot resolve
-        raise ConfigError(f"the config does not resolve: {' '.join(str(err).split())}") from err
+        hint = ("; the model reads a data setting this dataset lacks: the seq2seq_* models go with data=arithmetic, "
+                "the image models with the image datasets" if "Interpolation key 'data." in str(err) else "")
+        raise ConfigError(f"the config does not resolve: {' '.join(str(err).split())}{hint}") from err
     checked = set()
     for rule_key, (check, allowed) in RULES.items():
         for key, value in _matches(rule_key, values):

@@ -14,7 +14,7 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from condgan.data.base import to_signed_unit
+from condgan.data.base import TensorImageDataModule, to_signed_unit
 from condgan.data.statistics import (
     class_counts,
     class_mean_distances,
@@ -33,6 +33,9 @@ def explore(cfg: DictConfig) -> dict:
     if cfg.get("data") is None:
         raise ConfigError("task=eda needs a dataset: python evaluate.py task=eda data=<glyphs|mnist|fashion_mnist|emnist|...>")
     datamodule = hydra.utils.instantiate(cfg.data)
+    if not isinstance(datamodule, TensorImageDataModule):
+        raise ConfigError(f"task=eda explores labelled image sets, not data={datamodule.name}; explore its digits with "
+                          "data=glyph_digits or data=mnist")
     datamodule.prepare_data()
     images, labels = datamodule.load_split(train=True)
     k, names, out = datamodule.num_classes, datamodule.class_names, Path(cfg.paths.output_dir)

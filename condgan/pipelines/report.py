@@ -33,11 +33,13 @@ from condgan.metrics.suites import class_mix, domain_metrics, inception_metrics
 from condgan.models import load_generative_model
 from condgan.models.base import CHECKPOINT_KEY, GenerativeModule
 from condgan.models.checkpoint import import_class, read_checkpoint
+from condgan.models.sequence import is_sequence_checkpoint
 from condgan.pipelines.common import resolve_device
+from condgan.pipelines.sequence_report import SEQUENCE_COLUMNS, evaluate_sequence_checkpoint
 from condgan.utils.images import class_grid, labelled_class_grid, save_png, to_uint8
 from condgan.utils.interpolation import label_interpolation, latent_interpolation
-from condgan.utils.plots import bar_chart, loss_curves, objective_by_trial
-from condgan.utils.run_logs import read_scalars
+from condgan.utils.plots import bar_chart, objective_by_trial
+from condgan.utils.run_logs import training_summary
 from condgan.utils.sampling import generate_counts, grid_samples
 
 log = logging.getLogger(__name__)
@@ -197,20 +199,6 @@ def pictures(model: GenerativeModule, datamodule, cfg: DictConfig, names: list[s
     return images
 
 
-def training_summary(run_dir: Path, out: Path) -> dict:
-    """Final values (mean of the last 10 logged points) of every scalar the run logged, and a
-    loss-curve plot of its ``train/*loss*`` scalars."""
-    scalars = read_scalars(run_dir / "tensorboard")
-    if not scalars:
-        return {"skipped": f"no TensorBoard logs under {run_dir / 'tensorboard'}"}
-    scalars.pop("epoch", None)
-    summary = {"final": {tag: float(np.mean([v for _, v in points[-10:]])) for tag, points in scalars.items()}}
-    losses = {tag: points for tag, points in scalars.items() if tag.startswith("train/") and "loss" in tag}
-    if losses:
-        summary["loss_curves"] = str(loss_curves(losses, "training losses", out / "loss_curves.png"))
-    return summary
-
-
 def run_label(ckpt: Path, root: Path) -> str:
     """A short name of the run a checkpoint belongs to: its Hydra overrides, else its folder."""
     run_dir = ckpt.parent.parent
@@ -223,9 +211,12 @@ def run_label(ckpt: Path, root: Path) -> str:
 
 
 def evaluate_checkpoint(ckpt: Path, cfg: DictConfig, out: Path) -> dict:
-    """Samples, pictures and metrics of one checkpoint, written to ``out``; returns the report."""
+    """Samples, pictures and metrics of one checkpoint, written to ``out``; returns the report. An
+    arithmetic sequence model gets its own report (:mod:`condgan.pipelines.sequence_report`)."""
     device = resolve_device(cfg.device)
     checkpoint = read_checkpoint(ckpt, cfg.trust_checkpoint)
+    if is_sequence_checkpoint(checkpoint):
+        return evaluate_sequence_checkpoint(ckpt, checkpoint, cfg, out)
     model = load_generative_model(checkpoint, device)
     names = class_names_of(checkpoint, model.num_classes)
     out.mkdir(parents=True, exist_ok=True)
@@ -317,18 +308,18 @@ def lookup(tree: dict, keys: tuple[str, ...]):
     return tree
 
 
-def table_row(label: str, report: dict) -> str:
+def table_row(label: str, report: dict, columns: tuple = COLUMNS) -> str:
     cells = [label, report["model"], report["data"], str(report["epochs_trained"])]
-    for _, keys, fmt in COLUMNS:
+    for _, keys, fmt in columns:
         value = lookup(report["metrics"], keys)
         cells.append(fmt.format(value) if isinstance(value, (int, float)) else "-")
     return "| " + " | ".join(cells) + " |"
 
 
-def table(rows: list[tuple[str, dict]]) -> list[str]:
-    headers = ["run", "model", "data", "epochs", *(header for header, _, _ in COLUMNS)]
+def table(rows: list[tuple[str, dict]], columns: tuple = COLUMNS) -> list[str]:
+    headers = ["run", "model", "data", "epochs", *(header for header, _, _ in columns)]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return lines + [table_row(label, report) for label, report in rows]
+    return lines + [table_row(label, report, columns) for label, report in rows]
 
 
 def protocol_lines(metrics: dict) -> list[str]:
@@ -403,7 +394,9 @@ def evaluate_runs(cfg: DictConfig) -> dict:
         folder = re.sub(r"[^A-Za-z0-9._=-]+", "_", str(ckpt.parent.parent.relative_to(root)))
         rows.append((label, evaluate_checkpoint(ckpt, cfg, out / folder), folder))
     lines = [f"# Comparison of {len(rows)} runs under `{root}`", ""]
-    lines += table([(f"[{label}]({folder}/report.md)", report) for label, report, folder in rows])
+    kinds = {"answers" in report["metrics"] for _, report, _ in rows}  # arithmetic sequence models or not
+    columns = (COLUMNS if False in kinds else ()) + (SEQUENCE_COLUMNS if True in kinds else ())
+    lines += table([(f"[{label}]({folder}/report.md)", report) for label, report, folder in rows], columns)
     comparison = {"root": str(root.resolve()), "runs": [{"label": label, **report} for label, report, _ in rows]}
     study = study_section(root, rows, out)
     if study is not None:

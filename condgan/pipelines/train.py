@@ -2,10 +2,13 @@
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -57,9 +60,27 @@ def lightning_defaults_left_out(callbacks: list) -> dict[str, bool]:
     return flags
 
 
+@contextmanager
+def cpu_threads(count: int | None) -> Iterator[None]:
+    """torch computes with ``count`` CPU threads inside the block (its default when None)."""
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train(cfg: DictConfig) -> L.Trainer:
-    """Fit the configured model on the configured data; returns the finished trainer."""
+    """Fit the configured model on the configured data (with ``cpu_threads``); returns the finished trainer."""
     check_config(cfg)
+    with cpu_threads(cfg.get("cpu_threads")):
+        return fit(cfg)
+
+
+def fit(cfg: DictConfig) -> L.Trainer:
+    """:func:`train` after the config checks."""
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)

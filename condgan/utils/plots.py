@@ -96,3 +96,23 @@ def image_panels(images: Sequence[np.ndarray], titles: Sequence[str], path: str 
                     vmin=0, vmax=255, interpolation="nearest")
         axis.set_title(title, fontsize="medium")
     return _save(figure, path)
+
+
+def answer_distribution(true: Sequence[int], predicted: Sequence[int | None], title: str, path: str | Path) -> Path:
+    """Report 002's Figures 11-12: histograms of the true and of the predicted answer values
+    (answers that write no number left out), and of each wrong number's distance from the truth."""
+    figure, (values, errors) = plt.subplots(1, 2, figsize=(12, 4))
+    written = [p for p in predicted if p is not None]
+    low, high = min([*true, *written]), max([*true, *written])
+    bins = np.arange(low - 0.5, high + 5.5, 5)
+    values.hist([list(true), written], bins=bins, histtype="step", linewidth=1.2,
+                label=["true", f"predicted ({len(true) - len(written)} not a number)"])
+    values.set(title=title, xlabel="answer", ylabel="test queries")
+    values.legend(fontsize="small")
+    wrong = [p - t for p, t in zip(predicted, true) if p is not None and p != t]
+    if wrong:
+        errors.hist(wrong, bins=np.arange(min(wrong) - 0.5, max(wrong) + 1.5, 1), color="tab:red")
+    else:
+        errors.text(0.5, 0.5, "no wrong numbers", ha="center", va="center", transform=errors.transAxes)
+    errors.set(title=f"predicted - true of the {len(wrong)} wrong numbers", xlabel="difference", ylabel="test queries")
+    return _save(figure, path)

@@ -1,16 +1,19 @@
-"""Scalars a training run logged, read back from its TensorBoard event files, and the run's entry in
-TensorBoard's HPARAMS tab."""
+"""Scalars a training run logged, read back from its TensorBoard event files (and summarised for
+reports), and the run's entry in TensorBoard's HPARAMS tab."""
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import (
     SCALARS,
     EventAccumulator,
 )
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
+
+from condgan.utils.plots import loss_curves
 
 
 def flat_settings(settings: Mapping, prefix: str = "") -> dict[str, int | float | str | bool]:
@@ -44,3 +47,17 @@ def read_scalars(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
         for tag in accumulator.Tags()[SCALARS]:
             scalars[tag] += [(event.step, event.value) for event in accumulator.Scalars(tag)]
     return {tag: sorted(points) for tag, points in scalars.items()}
+
+
+def training_summary(run_dir: Path, out: Path) -> dict:
+    """Final values (mean of the last 10 logged points) of every scalar the run logged, and a
+    loss-curve plot of its ``train/*loss*`` scalars."""
+    scalars = read_scalars(run_dir / "tensorboard")
+    if not scalars:
+        return {"skipped": f"no TensorBoard logs under {run_dir / 'tensorboard'}"}
+    scalars.pop("epoch", None)
+    summary = {"final": {tag: float(np.mean([v for _, v in points[-10:]])) for tag, points in scalars.items()}}
+    losses = {tag: points for tag, points in scalars.items() if tag.startswith("train/") and "loss" in tag}
+    if losses:
+        summary["loss_curves"] = str(loss_curves(losses, "training losses", out / "loss_curves.png"))
+    return summary

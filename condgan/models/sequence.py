@@ -1,0 +1,136 @@
+"""The training loop shared by the arithmetic sequence models (report 002, sections 3-4), and their
+reloading from a checkpoint."""
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import hydra
+import lightning as L
+import torch
+
+from condgan.data.arithmetic import widths
+from condgan.data.base import to_signed_unit
+from condgan.errors import ConfigError, NonFiniteLossError
+from condgan.models.base import CHECKPOINT_KEY, RNG_KEY, rng_states, set_rng_states
+from condgan.models.checkpoint import import_class
+
+
+class SequenceModule(L.LightningModule, ABC):
+    """Base of the arithmetic models: one batch dict of ``data=arithmetic`` in, a dict of loss terms
+    out (:meth:`losses`, whose ``loss`` is minimised), plus the validation numbers of
+    :meth:`validation_metrics`; Lightning's automatic optimisation.
+
+    ``query_form`` / ``answer_form`` (class attributes, ``text`` or ``image``) say what the model
+    reads and writes, which the data's forms must match. ``optimizer``: a config with the
+    optimiser's ``_target_`` and settings (``torch.optim.Adam``, ``lr``, ...); ``lr_decay``: null, or
+    ``{final_factor}``, a cosine decay of the learning rate per step to ``final_factor`` of it over
+    the run's steps. Checkpoints record the class and the DataModule so a report can rebuild both.
+    """
+
+    query_form = "text"
+    answer_form = "text"
+
+    def __init__(self, operand_max: int, optimizer: Mapping, lr_decay: Mapping | None = None) -> None:
+        super().__init__()
+        self.query_width, self.answer_width = widths(operand_max)
+        self.optimizer_settings = dict(optimizer)
+        self.lr_decay = dict(lr_decay) if lr_decay else None
+        self._resumed_rng_states: dict | None = None
+
+    @abstractmethod
+    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Loss terms of a batch (``loss``: the one minimised)."""
+
+    @abstractmethod
+    def validation_metrics(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Numbers logged per validation batch beside the loss terms (averaged over the epoch)."""
+
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode without gradients inside the block; the previous mode is restored after it."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was_training)
+
+    @staticmethod
+    def images(batch: dict, key: str) -> torch.Tensor:
+        """The batch's uint8 character images ``[N, L, C, S, S]`` as floats in [-1, 1]."""
+        return to_signed_unit(batch[key])
+
+    def on_fit_start(self) -> None:
+        """The data must carry what this model reads and writes, at its widths."""
+        datamodule = self.trainer.datamodule
+        forms = getattr(datamodule, "forms", None)
+        wanted = {"query": self.query_form, "answer": self.answer_form}
+        if forms != wanted:
+            raise ConfigError(f"{type(self).__name__} reads {self.query_form} queries and writes {self.answer_form} "
+                              f"answers: use data=arithmetic with data.query_form={self.query_form} "
+                              f"data.answer_form={self.answer_form}")
+        if (datamodule.query_width, datamodule.answer_width) != (self.query_width, self.answer_width):
+            raise ConfigError("model.operand_max differs from data.operand_max: leave model.operand_max at "
+                              "${data.operand_max}")
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        terms = self.losses(batch)
+        if not torch.isfinite(terms["loss"]):
+            raise NonFiniteLossError(
+                f"train/loss={terms['loss'].item():.4g} at epoch {self.current_epoch}, batch {batch_idx}: training "
+                "stopped, checkpoints already saved are kept; lower model.optimizer.lr")
+        self.log_dict({f"train/{k}": v for k, v in terms.items()}, prog_bar=True, batch_size=len(batch["value"]))
+        return terms["loss"]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        numbers = {**self.losses(batch), **self.validation_metrics(batch)}
+        self.log_dict({f"val/{k}": v for k, v in numbers.items()}, on_epoch=True, sync_dist=True,
+                      batch_size=len(batch["value"]))
+
+    def configure_optimizers(self):
+        optimizer = hydra.utils.instantiate(self.optimizer_settings, params=self.parameters())
+        if self.lr_decay is None:
+            return optimizer
+        total = self.trainer.estimated_stepping_batches
+        if not math.isfinite(total):
+            raise ConfigError("model.lr_decay decays over trainer.max_epochs: set it, or model.lr_decay=null")
+        final = self.lr_decay["final_factor"]
+
+        def factor(step: int) -> float:
+            return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))
+
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_train_start(self) -> None:
+        """A resumed run continues the random streams its checkpoint recorded."""
+        if self._resumed_rng_states is not None and self.trainer.world_size == 1:
+            set_rng_states(self._resumed_rng_states)
+        self._resumed_rng_states = None
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        info = {"model_class": f"{type(self).__module__}.{type(self).__qualname__}"}
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None:
+            info["datamodule_class"] = f"{type(datamodule).__module__}.{type(datamodule).__qualname__}"
+        checkpoint[CHECKPOINT_KEY] = info
+        checkpoint[RNG_KEY] = rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._resumed_rng_states = checkpoint.get(RNG_KEY)
+
+
+def is_sequence_checkpoint(checkpoint: dict) -> bool:
+    """Whether a checkpoint (as :func:`~condgan.models.checkpoint.read_checkpoint` returns it) holds a
+    :class:`SequenceModule`."""
+    return issubclass(import_class(checkpoint[CHECKPOINT_KEY]["model_class"], L.LightningModule), SequenceModule)
+
+
+def load_sequence_model(checkpoint: dict, map_location: str | torch.device = "cpu") -> SequenceModule:
+    """The :class:`SequenceModule` a checkpoint records, with its weights, in eval mode."""
+    model = import_class(checkpoint[CHECKPOINT_KEY]["model_class"], SequenceModule)(**checkpoint["hyper_parameters"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.to(map_location).eval()
