@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null"]
@@ -26,8 +27,8 @@ def run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 def run_here(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """The same command line through the same entry point (``train.py``'s ``run``, ``evaluate.py``'s
     ``main``) in this process: no interpreter start-up and imports, for commands that stop early
-    (one-line errors, ``--cfg``). The exit code is SystemExit's; Hydra's logging and global state
-    are put back afterwards."""
+    (one-line errors, ``--cfg``). The exit code is SystemExit's; Hydra's logging, global state and
+    run config are put back afterwards."""
     from condgan.pipelines.evaluate import main as evaluate_main
     from condgan.pipelines.train import run as train_run
 
@@ -57,6 +58,7 @@ def run_here(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
                 root.addHandler(handler)
         root.setLevel(level)
         GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None  # later compositions are outside a Hydra app again
     return subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())
 
 
