@@ -17,7 +17,54 @@ CHECKPOINT_KEY = "condgan"
 RNG_KEY = "condgan_rng"
 
 
-class GenerativeModule(L.LightningModule, ABC):
+class RecordedModule(L.LightningModule):
+    """A LightningModule whose checkpoints record its class, its DataModule's class and the random
+    generators' states, so a report can rebuild both from the file alone and a resumed run draws
+    what the uninterrupted run would have; :meth:`evaluating` for inference inside training."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._resumed_rng_states: dict | None = None
+
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode without gradients inside the block; the previous mode is restored after it."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was_training)
+
+    def on_train_start(self) -> None:
+        """Under data parallelism, give every rank its own random stream (noise draws, dropout):
+        the global seed plus the rank. Parameters stay identical (DDP broadcasts rank 0's). On one
+        device, a resumed run continues the random streams its checkpoint recorded, so it draws the
+        noise the uninterrupted run would have."""
+        if self.trainer.world_size > 1:
+            torch.manual_seed(torch.initial_seed() + self.global_rank)
+        elif self._resumed_rng_states is not None:
+            set_rng_states(self._resumed_rng_states)
+        self._resumed_rng_states = None
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Record the model class, the DataModule class whose hyperparameters Lightning saves, and
+        the random number generators' states (for an exact resume)."""
+        info = {"model_class": _qualified_name(type(self))}
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None:
+            info["datamodule_class"] = _qualified_name(type(datamodule))
+        checkpoint[CHECKPOINT_KEY] = info
+        checkpoint[RNG_KEY] = rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Keep the recorded random states for :meth:`on_train_start` (after Lightning's sanity
+        validation, which draws from them too)."""
+        self._resumed_rng_states = checkpoint.get(RNG_KEY)
+
+
+class GenerativeModule(RecordedModule, ABC):
     """A conditional generator: ``generate(labels, n)`` returns images in [-1, 1].
 
     Subclasses implement :meth:`latent` (draws of the latent code) and :meth:`decode` (latent codes
@@ -35,7 +82,6 @@ class GenerativeModule(L.LightningModule, ABC):
         self.num_classes = num_classes
         self.attributes = dict(attributes or {})
         self.label_sizes = [num_classes, *self.attributes.values()]
-        self._resumed_rng_states: dict | None = None
 
     @abstractmethod
     def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -95,17 +141,6 @@ class GenerativeModule(L.LightningModule, ABC):
             return torch.randn(n, dim, device=self.device)
         return torch.randn(n, dim, generator=generator, device=generator.device).to(self.device)
 
-    @contextmanager
-    def evaluating(self) -> Iterator[None]:
-        """Eval mode without gradients inside the block; the previous mode is restored after it."""
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                yield
-        finally:
-            self.train(was_training)
-
     def generate(
         self,
         labels: torch.Tensor | Iterable[int] | int,
@@ -131,31 +166,6 @@ class GenerativeModule(L.LightningModule, ABC):
             for network in self.children():
                 network.compile(**self.compile_options)
 
-    def on_train_start(self) -> None:
-        """Under data parallelism, give every rank its own random stream (noise draws, dropout):
-        the global seed plus the rank. Parameters stay identical (DDP broadcasts rank 0's). On one
-        device, a resumed run continues the random streams its checkpoint recorded, so it draws the
-        noise the uninterrupted run would have."""
-        if self.trainer.world_size > 1:
-            torch.manual_seed(torch.initial_seed() + self.global_rank)
-        elif self._resumed_rng_states is not None:
-            set_rng_states(self._resumed_rng_states)
-        self._resumed_rng_states = None
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Record the model class, the DataModule class whose hyperparameters Lightning saves, and
-        the random number generators' states (for an exact resume)."""
-        info = {"model_class": _qualified_name(type(self))}
-        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is not None:
-            info["datamodule_class"] = _qualified_name(type(datamodule))
-        checkpoint[CHECKPOINT_KEY] = info
-        checkpoint[RNG_KEY] = rng_states()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Keep the recorded random states for :meth:`on_train_start` (after Lightning's sanity
-        validation, which draws from them too)."""
-        self._resumed_rng_states = checkpoint.get(RNG_KEY)
 
 
 def rng_states() -> dict:

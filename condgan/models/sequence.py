@@ -3,8 +3,7 @@ reloading from a checkpoint."""
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 
 import hydra
 import lightning as L
@@ -13,11 +12,12 @@ import torch
 from condgan.data.arithmetic import widths
 from condgan.data.base import to_signed_unit
 from condgan.errors import ConfigError, NonFiniteLossError
-from condgan.models.base import CHECKPOINT_KEY, RNG_KEY, rng_states, set_rng_states
+from condgan.models.adversarial import schedule_factor
+from condgan.models.base import CHECKPOINT_KEY, RecordedModule
 from condgan.models.checkpoint import import_class
 
 
-class SequenceModule(L.LightningModule, ABC):
+class SequenceModule(RecordedModule, ABC):
     """Base of the arithmetic models: one batch dict of ``data=arithmetic`` in, a dict of loss terms
     out (:meth:`losses`, whose ``loss`` is minimised), plus the validation numbers of
     :meth:`validation_metrics`; Lightning's automatic optimisation.
@@ -37,7 +37,6 @@ class SequenceModule(L.LightningModule, ABC):
         self.query_width, self.answer_width = widths(operand_max)
         self.optimizer_settings = dict(optimizer)
         self.lr_decay = dict(lr_decay) if lr_decay else None
-        self._resumed_rng_states: dict | None = None
 
     @abstractmethod
     def losses(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -46,17 +45,6 @@ class SequenceModule(L.LightningModule, ABC):
     @abstractmethod
     def validation_metrics(self, batch: dict) -> dict[str, torch.Tensor]:
         """Numbers logged per validation batch beside the loss terms (averaged over the epoch)."""
-
-    @contextmanager
-    def evaluating(self) -> Iterator[None]:
-        """Eval mode without gradients inside the block; the previous mode is restored after it."""
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                yield
-        finally:
-            self.train(was_training)
 
     @staticmethod
     def images(batch: dict, key: str) -> torch.Tensor:
@@ -97,30 +85,9 @@ class SequenceModule(L.LightningModule, ABC):
         total = self.trainer.estimated_stepping_batches
         if not math.isfinite(total):
             raise ConfigError("model.lr_decay decays over trainer.max_epochs: set it, or model.lr_decay=null")
-        final = self.lr_decay["final_factor"]
-
-        def factor(step: int) -> float:
-            return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))
-
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        cosine = {"name": "cosine", "final_factor": self.lr_decay["final_factor"]}
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule_factor(cosine, step / total))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-    def on_train_start(self) -> None:
-        """A resumed run continues the random streams its checkpoint recorded."""
-        if self._resumed_rng_states is not None and self.trainer.world_size == 1:
-            set_rng_states(self._resumed_rng_states)
-        self._resumed_rng_states = None
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        info = {"model_class": f"{type(self).__module__}.{type(self).__qualname__}"}
-        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is not None:
-            info["datamodule_class"] = f"{type(datamodule).__module__}.{type(datamodule).__qualname__}"
-        checkpoint[CHECKPOINT_KEY] = info
-        checkpoint[RNG_KEY] = rng_states()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._resumed_rng_states = checkpoint.get(RNG_KEY)
 
 
 def is_sequence_checkpoint(checkpoint: dict) -> bool:
