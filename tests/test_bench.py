@@ -22,6 +22,32 @@ def test_tiny_benchmark_compares_condgan_with_the_plain_loop(tmp_path, data_dir)
     assert text.startswith("Device: CPU") and "| tiny cgan | eager | glyphs | 16 |" in text
 
 
+def test_repeated_timings_alternate_and_the_fastest_of_each_is_reported(tmp_path, data_dir, monkeypatch):
+    import condgan.pipelines.bench as bench_module
+
+    calls, condgan_rates, plain_rates = [], iter([100.0, 300.0, 200.0]), iter([50.0, 40.0, 60.0])
+    real_condgan, real_plain = bench_module.time_condgan, bench_module.time_plain_loop
+
+    def condgan(*args, **kwargs):
+        calls.append("condgan")
+        return (next(condgan_rates), *real_condgan(*args, **kwargs)[1:])
+
+    def plain(*args, **kwargs):
+        calls.append("plain")
+        real_plain(*args, **kwargs)
+        return next(plain_rates)
+
+    monkeypatch.setattr(bench_module, "time_condgan", condgan)
+    monkeypatch.setattr(bench_module, "time_plain_loop", plain)
+    case = "{name: tiny cgan, model: cgan, image_size: 28, batch_size: 16, overrides: ['data.samples_per_class=24', 'data.test_samples_per_class=4']}"
+    cfg = compose_config("bench", ["device=cpu", "steps=2", "warmup=1", "fid_samples=26", "repeats=3",
+                                   f"data_root={tmp_path / 'no_fashion_here'}", f"cases=[{case}]",
+                                   f"output={tmp_path / 'bench.md'}"], tmp_path, data_dir)
+    [row] = bench(cfg)
+    assert calls == ["condgan", "plain"] * 3
+    assert (row["condgan_img_s"], row["plain_img_s"], row["ratio"]) == (300.0, 60.0, 5.0)
+
+
 @pytest.mark.slow
 def test_the_bench_times_whole_sweeps_through_the_concurrent_launcher(tmp_path, data_dir):
     from condgan.pipelines.bench import sweep_table, time_sweep

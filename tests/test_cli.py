@@ -103,6 +103,7 @@ def test_bad_checkpoints_are_one_line(tmp_path, content, expected):
     assert expected in line and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_train_cli_writes_a_run_folder(tmp_path, data_dir):
     result = run(
         "train.py", "debug=limit", "trainer.max_epochs=1", "data.samples_per_class=24",
@@ -122,6 +123,7 @@ def test_train_cli_writes_a_run_folder(tmp_path, data_dir):
         assert chatter not in output
 
 
+@pytest.mark.slow
 def test_a_smoke_run_leaves_logs_alone_names_its_folder_and_summarises_the_model_in_one_line(
         tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))

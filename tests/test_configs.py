@@ -1,10 +1,11 @@
 """Every config group composes, and every model x data pair instantiates consistently."""
 
+from functools import cache
 from pathlib import Path
 
 import pytest
 from hydra.utils import get_class, instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from condgan.data.base import TensorImageDataModule
 from condgan.models.base import GenerativeModule
@@ -18,6 +19,7 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
+@cache
 def built_class(group: str, name: str) -> type:
     """The class a model or data config builds (its ``_target_``, or that of the config it extends)."""
     cfg = OmegaConf.load(CONF / group / f"{name}.yaml")
@@ -36,7 +38,8 @@ def image_options(group: str) -> list[str]:
 
 def sequence_options(group: str) -> list[str]:
     """The ``model`` / ``data`` configs of the arithmetic sequence models."""
-    return [name for name in options(group) if name not in image_options(group)]
+    images = image_options(group)
+    return [name for name in options(group) if name not in images]
 
 
 def test_groups_exist():
@@ -46,10 +49,22 @@ def test_groups_exist():
     assert {"tensorboard", "csv"} <= set(options("logger"))
 
 
+@cache
+def composed(group: str, name: str) -> DictConfig:
+    """``train.py``'s config composed with ``group=name``, once per test process."""
+    return compose_config("train", [f"{group}={name}"], Path("unused"), Path("unused"))
+
+
 @pytest.mark.parametrize("model", image_options("model"))
 @pytest.mark.parametrize("data", image_options("data"))
 def test_every_model_composes_with_every_dataset(model, data, tmp_path):
-    cfg = compose_config("train", [f"model={model}", f"data={data}"], tmp_path, tmp_path)
+    """Each pair as Hydra composes it: the model and data groups are separate nodes of the config
+    (neither's defaults touch the other), so the pair is the model node of the model's composition
+    beside the data node of the dataset's, with the other settings they read (the accelerator, the
+    data folder); the interpolations between them resolve here."""
+    cfg = OmegaConf.create({"model": composed("model", model).model, "data": composed("data", data).data,
+                            "trainer": {"accelerator": composed("model", model).trainer.accelerator},
+                            "paths": {"data_dir": str(tmp_path)}})
     OmegaConf.resolve(cfg)
     assert cfg.model.num_classes == cfg.data.num_classes
     assert cfg.model.channels == cfg.data.channels and cfg.model.image_size == cfg.data.image_size

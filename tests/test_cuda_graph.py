@@ -72,6 +72,53 @@ def test_replayed_batches_train_as_the_eager_ones(train_config, overrides, monke
         assert int(getattr(model, counter)) == model.count(counter) == int(getattr(runs[False][3], counter))
 
 
+class SyncForbidden(L.Callback):
+    """Makes any host-device sync an error from the start of batch ``start`` to the start of batch
+    ``stop`` (the batch-end work Lightning does after each of those batches included)."""
+
+    def __init__(self, start: int, stop: int):
+        self.start, self.stop = start, stop
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == self.start:
+            torch.cuda.set_sync_debug_mode("error")
+        elif batch_idx == self.stop:
+            torch.cuda.set_sync_debug_mode(0)
+
+
+@needs_cuda
+@pytest.mark.parametrize("graphed", [False, True], ids=["eager", "captured"])
+def test_batches_between_logging_steps_never_wait_for_the_gpu(train_config, graphed):
+    model = instantiate(train_config("model=cdcgan", "model.ema_half_life=500", f"model.cuda_graph={graphed}").model)
+    images, labels = torch.rand(96, 1, 28, 28, device="cuda") * 2 - 1, torch.randint(26, (96,), device="cuda")
+    trainer = L.Trainer(accelerator="gpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=5,
+                        callbacks=[SyncForbidden(start=5, stop=9)])
+    try:  # batch 4 logs (5 steps done) and batch 9 logs: batches 5-8 run, and end, without a sync
+        trainer.fit(model, train_dataloaders=torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(images, labels), batch_size=8))
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert trainer.global_step == 2 * 12 and trainer.progress_bar_metrics["train/d_loss"] > 0
+
+
+def test_logging_leaves_the_batch_outputs_as_they_are(train_config, monkeypatch):
+    """A replayed graph hands ``training_step`` the same dict of output tensors every batch: logging
+    reads it and must not change it (on a CPU, each eager batch's dict stands in for it)."""
+    model = instantiate(train_config("model=cdcgan").model)
+    recorded, eager_batch = [], model.adversarial_batch
+
+    def recording(*args, **kwargs):
+        out = eager_batch(*args, **kwargs)
+        recorded.append((out, dict(out)))
+        return out
+
+    monkeypatch.setattr(model, "adversarial_batch", recording)
+    fit(model, batches=3)
+    assert len(recorded) == 3 and all(out == before for out, before in recorded)
+    assert {"real_out", "fake_out", "train/d_loss", "train/g_loss"} <= set(recorded[0][0])
+
+
 @needs_cuda
 def test_the_nan_guard_stops_a_replayed_run(train_config):
     broken = instantiate(train_config("model=cdcgan", "model.real_label=nan", "model.cuda_graph=true").model)

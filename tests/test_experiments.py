@@ -45,7 +45,7 @@ def test_experiment_runs_a_fast_dev_run_on_stand_in_files(experiment, tmp_path, 
     if data in sequence_options("data"):  # arithmetic queries over rendered digits; no image metrics
         overrides += ["data.digits.samples_per_class=24", "data.digits.test_samples_per_class=4"]
     else:
-        overrides.append("callbacks.domain_metrics.samples_per_class=4")
+        overrides += ["callbacks.domain_metrics.samples_per_class=4", "callbacks.class_grid.samples_per_class=3"]
     if data in STAND_INS:
         root = tmp_path / "stand_in"
         STAND_INS[data](root)

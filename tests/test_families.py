@@ -143,7 +143,8 @@ def test_fast_dev_run_on_every_dataset(tmp_path, data_dir, idx_roots, family, da
     from tests.conftest import compose_config
 
     overrides = [f"model={family}", f"data={data}", f"data.root={idx_roots[data]}", "data.download=false",
-                 "data.batch_size=16", "debug=fdr", "callbacks.progress_bar=null", "callbacks.model_summary=null"]
+                 "data.batch_size=16", "debug=fdr", "callbacks.progress_bar=null", "callbacks.model_summary=null",
+                 "callbacks.domain_metrics.samples_per_class=4", "callbacks.class_grid.samples_per_class=3"]
     assert train(compose_config("train", overrides, tmp_path, data_dir)).state.finished
 
 

@@ -220,6 +220,7 @@ class TinyInception(nn.Module):
         return self.proj(self.pool(x).flatten(1))
 
 
+@pytest.mark.slow
 def test_a_torchscript_inception_file_is_used_for_fid_and_kid(tmp_path):
     path = tmp_path / "inception.pt"
     torch.jit.script(TinyInception()).save(str(path))

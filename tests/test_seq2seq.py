@@ -55,6 +55,7 @@ def closer_to_own_answer(drawn: torch.Tensor, target: torch.Tensor) -> float:
     return float((own < other).float().mean())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_learns_the_small_query_set(tmp_path, data_dir, model):
     """The loss on the training queries falls, the answers beat chance, the lr decays as configured."""

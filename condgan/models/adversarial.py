@@ -50,6 +50,8 @@ STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_st
 SCHEDULES = ("linear", "cosine")
 # logged terms computed from (fp16-scaled) input gradients
 PENALTY_LOGS = ("train/d_gp", "train/d_r1")
+# the losses the progress bar shows
+SHOWN_LOSSES = ("train/d_loss", "train/g_loss")
 
 
 def schedule_factor(schedule: Mapping, progress: float) -> float:
@@ -421,22 +423,21 @@ class AdversarialModule(GenerativeModule):
 
         if not self.logging_step(batch_idx):
             return
-        if graphed:  # the graph's outputs, which the next replay overwrites
-            out = {name: value.clone() for name, value in out.items()}
-        real_out, fake_out = out.pop("real_out"), out.pop("fake_out")
-        losses_ = {name: out.pop(name) for name in ("train/d_loss", "train/g_loss") if name in out}
+        # ``out`` stays as it is: a replayed graph returns the same dict of tensors every batch
+        real_out, fake_out = out["real_out"], out["fake_out"]
         threshold = losses.DECISION_THRESHOLD[self.loss]
-        metrics = {
-            "train/d_acc_real": (real_out > threshold).float().mean(),
-            "train/d_acc_fake": (fake_out <= threshold).float().mean(),
-            **out,
-        }
+        logged = {name: value for name, value in out.items() if name.startswith("train/")}
+        logged["train/d_acc_real"] = (real_out > threshold).float().mean()
+        logged["train/d_acc_fake"] = (fake_out <= threshold).float().mean()
+        # one copy to the host, before the next batch (or graph replay) can overwrite the values: the
+        # NaN guard reads it, and Lightning converts the progress bar's logged values to numbers after
+        # every later batch of the epoch, which is free for host tensors and a device sync for others
+        host = dict(zip(logged, torch.stack([value.detach().float() for value in logged.values()]).cpu()))
         # under fp16 an overflowing penalty gradient is the scaler's to handle (it skips the step)
         scaled = self.gradient_scaler() is not None
-        self._check_finite({k: v for k, v in {**losses_, **metrics}.items() if not (scaled and k in PENALTY_LOGS)},
-                           batch_idx)
-        self.log_dict(losses_, prog_bar=True)
-        self.log_dict(metrics)
+        self._check_finite({k: v for k, v in host.items() if not (scaled and k in PENALTY_LOGS)}, batch_idx)
+        self.log_dict({k: v for k, v in host.items() if k in SHOWN_LOSSES}, prog_bar=True)
+        self.log_dict({k: v for k, v in host.items() if k not in SHOWN_LOSSES})
 
     def _graphed_batch(self, real: torch.Tensor, labels: torch.Tensor, generator_turn: bool, schedule: float,
                        ema_weight: float) -> dict[str, torch.Tensor]:

@@ -24,17 +24,21 @@ def generate_counts(
     return torch.cat(chunks), labels
 
 
-def grid_samples(model, per_cell: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
+def grid_samples(
+    model, per_cell: int, generator: torch.Generator | None = None, batch_size: int = 500
+) -> tuple[torch.Tensor, int]:
     """Images for a grid with one row per class: ``per_cell`` samples for each combination of the
     model's attribute values side by side (the same noise in every combination, so a row shows e.g.
-    thin and thick versions of the same samples). Returns the images row by row and the row length."""
+    thin and thick versions of the same samples). Returns the images row by row and the row length.
+    The rows are decoded together, ``batch_size`` images per call."""
     combinations = list(product(*(range(size) for size in model.label_sizes[1:])))
     with model.evaluating():
         latent = model.latent(model.num_classes * per_cell, generator)
-        rows = []
+        codes, labels = [], []
         for c in range(model.num_classes):
-            codes = latent[c * per_cell : (c + 1) * per_cell]
             for combination in combinations:
-                labels = model.check_labels([[c, *combination]] * per_cell if combination else [c] * per_cell)
-                rows.append(model.decode(codes, labels))
-    return torch.cat(rows), per_cell * len(combinations)
+                codes.append(latent[c * per_cell : (c + 1) * per_cell])
+                labels.append(model.check_labels([[c, *combination]] * per_cell if combination else [c] * per_cell))
+        pieces = zip(torch.cat(codes).split(batch_size), torch.cat(labels).split(batch_size))
+        images = [model.decode(z, y) for z, y in pieces]
+    return torch.cat(images), per_cell * len(combinations)
