@@ -4,18 +4,19 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from condgan.pipelines.common import CONFIG_DIR
-
 REPO = Path(__file__).resolve().parents[1]
 
+# nothing heavy is imported here at load time: under pytest-xdist the controlling process, which
+# runs no tests, loads this file before it starts the workers
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs one pytest-xdist worker per core: each computes on one thread (its training
     # subprocesses too), so the workers share the cores instead of oversubscribing them
+    import torch
+
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
 
@@ -43,6 +44,8 @@ def data_dir(tmp_path_factory) -> Path:
 
 def compose_config(name: str, overrides: list[str], output_dir: Path, data_dir: Path) -> DictConfig:
     """Compose ``conf/<name>.yaml`` like the CLI does, with every path inside the test's folders."""
+    from condgan.pipelines.common import CONFIG_DIR
+
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name=name, overrides=overrides)
