@@ -20,15 +20,17 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
 
+# no progress output or model summary in a test run's log
+QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null"]
+# an image model's per-epoch pictures and domain metrics on a few samples per class
+SMALL_METRICS = ["callbacks.domain_metrics.samples_per_class=4", "callbacks.class_grid.samples_per_class=3"]
 # a few seconds per run: small glyph set, tiny batches, small grids, no rich output
 FAST = [
     "data.samples_per_class=24",
     "data.test_samples_per_class=4",
     "data.batch_size=32",
-    "callbacks.progress_bar=null",
-    "callbacks.model_summary=null",
-    "callbacks.domain_metrics.samples_per_class=4",
-    "callbacks.class_grid.samples_per_class=3",
+    *QUIET,
+    *SMALL_METRICS,
     "trainer.accelerator=cpu",
 ]
 # the EMA generator's standing BatchNorm statistics in a test run: one small batch (the default 8 x

@@ -12,8 +12,9 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 
+from tests.conftest import QUIET
+
 REPO = Path(__file__).resolve().parents[1]
-QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null"]
 
 
 def run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:

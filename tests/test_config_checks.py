@@ -8,8 +8,8 @@ import pytest
 from condgan.errors import ConfigError
 from condgan.pipelines.common import CONFIG_DIR
 from condgan.pipelines.config_checks import check_config, check_group_choices
-from tests.conftest import compose_config
-from tests.test_cli import QUIET, error_lines, run_here
+from tests.conftest import QUIET, compose_config
+from tests.test_cli import error_lines, run_here
 from tests.test_configs import sequence_options
 
 BAD_OVERRIDES = [

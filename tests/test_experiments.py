@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from condgan.pipelines.train import train
-from tests.conftest import compose_config
+from tests.conftest import QUIET, SMALL_METRICS, compose_config
 from tests.helpers import write_idx, write_image_folder, write_k49, write_mnist_style
 from tests.test_configs import CONF, options, sequence_options
 from tests.test_image_folders import write_celeba
@@ -40,12 +40,11 @@ def data_of(experiment: str) -> str:
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_experiment_runs_a_fast_dev_run_on_stand_in_files(experiment, tmp_path, data_dir):
     data = data_of(experiment)
-    overrides = [f"experiment={experiment}", "data.batch_size=8", "debug=fdr", "callbacks.progress_bar=null",
-                 "callbacks.model_summary=null"]
+    overrides = [f"experiment={experiment}", "data.batch_size=8", "debug=fdr", *QUIET]
     if data in sequence_options("data"):  # arithmetic queries over rendered digits; no image metrics
         overrides += ["data.digits.samples_per_class=24", "data.digits.test_samples_per_class=4"]
     else:
-        overrides += ["callbacks.domain_metrics.samples_per_class=4", "callbacks.class_grid.samples_per_class=3"]
+        overrides += SMALL_METRICS
     if data in STAND_INS:
         root = tmp_path / "stand_in"
         STAND_INS[data](root)

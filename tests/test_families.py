@@ -140,11 +140,10 @@ def idx_roots(tmp_path_factory):
     + [(family, data) for data in ("fashion_mnist", "emnist", "kuzushiji49", "kmnist") for family in ("cgan", "cvae")],
 )
 def test_fast_dev_run_on_every_dataset(tmp_path, data_dir, idx_roots, family, data):
-    from tests.conftest import compose_config
+    from tests.conftest import QUIET, SMALL_METRICS, compose_config
 
     overrides = [f"model={family}", f"data={data}", f"data.root={idx_roots[data]}", "data.download=false",
-                 "data.batch_size=16", "debug=fdr", "callbacks.progress_bar=null", "callbacks.model_summary=null",
-                 "callbacks.domain_metrics.samples_per_class=4", "callbacks.class_grid.samples_per_class=3"]
+                 "data.batch_size=16", "debug=fdr", *QUIET, *SMALL_METRICS]
     assert train(compose_config("train", overrides, tmp_path, data_dir)).state.finished
 
 

@@ -7,7 +7,7 @@ from hydra.utils import instantiate
 
 from condgan.data import CelebADataModule, ImageFolderDataModule
 from condgan.errors import ConfigError, CorruptDatasetError, DatasetNotFoundError
-from tests.conftest import compose_config
+from tests.conftest import QUIET, SMALL_METRICS, compose_config
 from tests.helpers import write_image_folder
 
 
@@ -97,8 +97,7 @@ def test_image_set_configs_train_a_fast_dev_run(tmp_path, data):
         write_celeba(root, n=24)
     else:
         write_image_folder(root / data, {"": 20})
-    overrides = [f"data={data}", "model=cdcgan", "debug=fdr", "data.batch_size=4", "callbacks.progress_bar=null",
-                 "callbacks.model_summary=null", "callbacks.domain_metrics.samples_per_class=4"]
+    overrides = [f"data={data}", "model=cdcgan", "debug=fdr", "data.batch_size=4", *QUIET, *SMALL_METRICS]
     cfg = compose_config("train", overrides, tmp_path / "run", root)
     assert train(cfg).state.finished
     assert instantiate(cfg.data).hparams.image_size == 64

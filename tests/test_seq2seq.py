@@ -13,8 +13,8 @@ from condgan.errors import ConfigError
 from condgan.models import Seq2SeqText
 from condgan.pipelines.evaluate import evaluate
 from condgan.pipelines.train import train
-from tests.conftest import compose_config
-from tests.test_cli import QUIET, error_lines, run_here
+from tests.conftest import QUIET, compose_config
+from tests.test_cli import error_lines, run_here
 from tests.test_configs import CONF, built_class, options, sequence_options
 
 MODELS = sequence_options("model")

@@ -11,8 +11,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from condgan.errors import ConfigError
 from condgan.pipelines.evaluate import evaluate
 from hydra_plugins.condgan_optuna_sweeper.search_space import override_text, search_space
-from tests.conftest import compose_config
-from tests.test_cli import QUIET, error_lines, log_span, run, run_here
+from tests.conftest import QUIET, compose_config
+from tests.test_cli import error_lines, log_span, run, run_here
 
 TINY = ["debug=limit", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "data.samples_per_class=24",
         "data.test_samples_per_class=4", "callbacks.domain_metrics.samples_per_class=4", *QUIET]
