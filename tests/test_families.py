@@ -98,6 +98,23 @@ def test_autoencoder_lowers_its_reconstruction_loss(train_config, family):
     assert trained.reconstruct(images[:4], labels[:4]).shape == images[:4].shape
 
 
+def test_autoencoders_check_and_log_their_losses_only_at_logging_steps(train_config):
+    from condgan.errors import NonFiniteLossError
+    from tests.test_adversarial import fit
+
+    model = instantiate(train_config("model=cvae").model)
+    logged = []
+    log_dict = model.log_dict
+    model.log_dict = lambda values, **kw: logged.append(model.global_step + 1) or log_dict(values, **kw)
+    fit(model, batches=7, log_every_n_steps=3)
+    assert sorted(set(logged)) == [3, 6, 7], "batches 3 and 6 (Lightning's logging steps) and the last"
+
+    broken = instantiate(train_config("model=cvae", "model.kl_weight=nan").model)
+    with pytest.raises(NonFiniteLossError, match="train/loss=nan at epoch 0, batch 2"):
+        fit(broken, batches=7, log_every_n_steps=3)
+    assert broken.global_step == 2, "the NaN guard stops within one logging window"
+
+
 def test_variational_models_add_a_kl_term_and_plain_autoencoders_do_not(train_config):
     images, labels = torch.rand(8, 1, 28, 28) * 2 - 1, torch.randint(26, (8,))
     vae_terms = instantiate(train_config("model=cvae").model).losses(images, labels)

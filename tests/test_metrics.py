@@ -7,13 +7,15 @@ import pytest
 import torch
 from torch import nn
 
-from condgan.errors import InceptionUnavailableError
+from condgan.errors import CondganError, InceptionUnavailableError
 from condgan.metrics import (
     InceptionFeatures,
     conditional_accuracy,
     domain_metrics,
     frechet_distance,
     inception_metrics,
+    ink_connectivity,
+    ink_pieces,
     intensity_divergences,
     intensity_histogram,
     js_divergence,
@@ -235,3 +237,58 @@ def test_a_torchscript_inception_file_is_used_for_fid_and_kid(tmp_path):
     assert abs(same["fid"]) < 1e-2 < shifted["fid"]
     assert "torchscript" in same["protocol"]["extractor"] and same["protocol"]["generated"] == 40
     assert same["protocol"]["class_mix"] == "generated labels follow the x's class frequencies"
+
+
+def drawing(*strokes: tuple[slice, slice], value: float = 1.0, size: int = 12) -> torch.Tensor:
+    """A [1, 1, size, size] image in [-1, 1]: dark, with ``value`` at each (rows, columns) stroke."""
+    image = -torch.ones(1, 1, size, size)
+    for rows, columns in strokes:
+        image[0, 0, rows, columns] = value
+    return image
+
+
+def test_ink_pieces_count_8_connected_strokes_and_the_ink_outside_the_largest():
+    u_shape = drawing((slice(2, 10), 2), (slice(2, 10), 8), (9, slice(2, 9)))  # joined only at the bottom
+    diagonal = drawing(*[(i, i) for i in range(1, 11)])  # corner to corner: 8-connected
+    letter_and_speck = drawing((slice(2, 10), 3), (slice(2, 10), 4), (1, 10))
+    pieces, stray = ink_pieces(torch.cat([u_shape, diagonal, letter_and_speck, drawing()]))
+    assert pieces.tolist() == [1, 1, 2, 0]
+    assert stray[:2].tolist() == [0.0, 0.0] and stray[3] == 0.0, "one piece, or no ink: nothing outside"
+    assert stray[2] == pytest.approx(1 / 17), "the speck's one pixel of the 17 inked"
+
+
+def test_ink_below_the_threshold_is_background_and_uint8_reads_the_same():
+    faint_speck = drawing((slice(2, 10), 3), (1, 10))
+    faint_speck[0, 0, 1, 10] = -0.6  # 0.2 of full intensity
+    assert ink_pieces(faint_speck, threshold=0.3)[0].tolist() == [1]
+    assert ink_pieces(faint_speck, threshold=0.1)[0].tolist() == [2]
+    as_uint8 = ((faint_speck + 1) * 127.5).round().to(torch.uint8)
+    assert ink_pieces(as_uint8, threshold=0.1)[0].tolist() == [2]
+
+
+def test_rendered_capitals_are_one_piece_and_a_stray_pixel_breaks_that():
+    from condgan.data.glyphs import render_glyphs
+
+    real = render_glyphs(samples_per_class=2, seed=0, lowercase_prob=0.0)["images"]
+    assert ink_connectivity(real, real)["real_one_piece"] == 1.0
+    specked = real.clone()
+    specked[::2, 0, 0, 0] = 255  # a corner pixel in every other image, away from the letter
+    scores = ink_connectivity(real, specked)
+    assert scores["one_piece"] == pytest.approx(0.5) and scores["stray_ink"] > 0 == scores["real_stray_ink"]
+
+
+def test_ink_pieces_refuse_colour_images():
+    with pytest.raises(CondganError, match="single-channel drawings"):
+        ink_pieces(torch.zeros(2, 3, 8, 8))
+
+
+def test_reports_skip_ink_pieces_of_colour_images_and_score_single_channel_ones():
+    from condgan.pipelines.report import ink_suite
+
+    colour = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
+    assert ink_suite((colour, colour), "test split", 0.3) == {
+        "skipped": "3-channel images: ink pieces are measured on single-channel drawings"}
+    strokes = torch.cat([drawing((slice(2, 10), 3)), drawing((slice(2, 10), 3), (1, 10))])
+    scores = ink_suite((strokes[:1], strokes), "test split", 0.3)
+    assert scores["one_piece"] == 0.5 and scores["real_one_piece"] == 1.0
+    assert scores["protocol"]["reference"] == "test split, 1 images"

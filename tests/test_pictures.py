@@ -7,9 +7,13 @@ import pytest
 import torch
 from PIL import Image
 
+from hydra.utils import instantiate
+
 from condgan.callbacks.class_grid import ClassGridCallback
+from condgan.errors import ConfigError
 from condgan.pipelines.train import train
 from condgan.utils.images import GRID_PADDING, class_grid, drawable_label, label_font, labelled_class_grid
+from condgan.utils.sampling import grid_samples
 
 
 def strip_of(labelled: torch.Tensor, plain: torch.Tensor) -> np.ndarray:
@@ -49,3 +53,36 @@ def test_epoch_grids_of_a_run_are_labelled_with_the_datasets_class_names(train_c
     assert torch.equal(saved, callback.grid(model, names))
     per_row = callback.samples_per_class
     assert saved.shape[2] > class_grid(torch.zeros(model.num_classes * per_row, 1, 28, 28), per_row).shape[2]
+
+
+def test_truncated_noise_redraws_only_the_components_beyond_the_threshold(train_config):
+    model = instantiate(train_config().model)
+    noise = model.latent(400, torch.Generator().manual_seed(0))
+    truncated = model.truncate(noise, 1.0, torch.Generator().manual_seed(1))
+    inside = noise.abs() <= 1.0
+    assert truncated.abs().max() <= 1.0 and torch.equal(truncated[inside], noise[inside])
+    assert 0.25 < (~inside).float().mean() < 0.4 and not torch.equal(truncated, noise)
+    seeded = [model.generate([3, 7], 4, torch.Generator().manual_seed(2), truncation=0.5) for _ in range(2)]
+    assert torch.equal(*seeded) and not torch.equal(seeded[0], model.generate([3, 7], 4, torch.Generator().manual_seed(2)))
+    for bad in (0, -1.0, "one"):
+        with pytest.raises(ConfigError, match="truncation must be a positive number"):
+            model.truncate(noise, bad)
+
+
+def test_a_truncated_class_grid_decodes_the_truncated_noise(train_config):
+    model = instantiate(train_config().model)
+    images, per_row = grid_samples(model, 3, torch.Generator().manual_seed(0), truncation=1.0)
+    generator = torch.Generator().manual_seed(0)
+    with model.evaluating():
+        noise = model.truncate(model.latent(model.num_classes * 3, generator), 1.0, generator)
+        expected = model.decode(noise, model.check_labels(torch.arange(model.num_classes).repeat_interleave(3)))
+    assert per_row == 3 and torch.equal(images, expected)
+    callback = ClassGridCallback("unused", samples_per_class=3, truncation=1.0)
+    assert not torch.equal(callback.grid(model), ClassGridCallback("unused", samples_per_class=3).grid(model))
+    with pytest.raises(ConfigError, match="truncation must be a positive number"):
+        ClassGridCallback("unused", truncation=0)
+
+
+def test_the_default_demo_draws_its_grid_from_truncated_noise(train_config):
+    cfg = train_config("experiment=glyphs_best")
+    assert cfg.callbacks.class_grid.truncation == 1.0 and train_config().callbacks.class_grid.truncation is None

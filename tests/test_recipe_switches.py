@@ -8,6 +8,7 @@ import torch
 from hydra.utils import instantiate
 
 from condgan.errors import ConfigError
+from condgan.nets.cdcgan import CDCGANGenerator, doubling
 from condgan.nets.diffaugment import DiffAugment
 from condgan.nets.resgan import ResDiscriminator, ResGenerator
 from tests.test_adversarial import fit
@@ -278,3 +279,34 @@ def test_auxiliary_weight_without_a_class_head_is_a_config_error(train_config):
     with pytest.raises(Exception) as err:
         instantiate(train_config("model=cdcgan", "model.aux_weight=1.0").model)
     assert isinstance(user_error(err.value), ConfigError) and "aux_classes=26" in str(user_error(err.value))
+
+
+def test_nearest_upsampling_doubles_a_flat_map_without_a_checkerboard():
+    torch.manual_seed(0)
+    flat, inner = torch.ones(1, 4, 6, 6), {}
+    for mode in ("transposed", "nearest"):
+        with torch.no_grad():
+            inner[mode] = torch.nn.Sequential(*doubling(4, 3, mode, bias=False))(flat)[:, :, 2:-2, 2:-2]
+    transposed, nearest = inner["transposed"], inner["nearest"]
+    assert transposed.shape == nearest.shape == (1, 3, 8, 8)
+    assert torch.allclose(transposed, transposed[:, :, :2, :2].repeat(1, 1, 4, 4)), "period 2"
+    assert transposed.std(dim=(2, 3)).min() > 1e-3, "the transposed convolution leaves a checkerboard"
+    assert torch.allclose(nearest, nearest[:, :, :1, :1].expand_as(nearest)), "nearest + conv stays flat"
+
+
+@pytest.mark.parametrize("size", [28, 32, 64])
+def test_the_upsampling_generator_handles_the_image_sizes(size):
+    generator = CDCGANGenerator([3], 1, size, 8, width=4, upsample="nearest")
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) and m.stride == (2, 2) for m in generator.modules())
+    assert generator(torch.randn(2, 8), torch.tensor([0, 2])).shape == (2, 1, size, size)
+
+
+def test_the_generator_upsampling_is_a_config_switch(train_config):
+    from condgan.pipelines.common import user_error
+
+    model = instantiate(train_config("model=cdcgan", "model.generator.upsample=nearest").model)
+    assert any(isinstance(m, torch.nn.Upsample) for m in model.generator.modules())
+    fit(model, batches=2)
+    with pytest.raises(Exception) as err:
+        instantiate(train_config("model=cdcgan", "model.generator.upsample=bilinear").model)
+    assert isinstance(user_error(err.value), ConfigError) and "transposed, nearest" in str(user_error(err.value))

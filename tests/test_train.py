@@ -104,6 +104,10 @@ def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, 
     assert intensity["protocol"] == {"reference": "unpreprocessed glyphs test split, 104 images", "generated": 78,
                                      "bins": 256, "class_mix": "generated labels follow the unpreprocessed glyphs "
                                      "test split's class frequencies"}
+    ink = metrics["ink"]
+    assert 0 <= ink["one_piece"] <= 1 and 0 <= ink["stray_ink"] < 1
+    assert 0.9 < ink["real_one_piece"] < 1, "real letters are one piece, but for the dots of i and j"
+    assert ink["protocol"]["ink"] == "pixels above 0.3 of full intensity, 8-connected"
     domain = metrics["domain"]
     assert domain["fid"] > 0 and 0 <= domain["conditional_accuracy"] <= 1 and len(domain["per_class_fid"]) == 26
     assert 0 <= domain["precision"] <= 1 and 0 <= domain["recall"] <= 1 and "mean" in domain["kid"]
@@ -116,6 +120,7 @@ def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, 
     saved = json.loads((out / "eval" / "report.json").read_text())
     assert saved["metrics"]["domain"]["fid"] == domain["fid"]
     markdown = (out / "eval" / "report.md").read_text()
+    assert f"| {ink['one_piece']:.3f} | {ink['real_one_piece']:.3f} |" in markdown
     assert f"{domain['fid']:.3f}" in markdown and "![label_interpolation](label_interpolation.png)" in markdown
     assert list((out / "eval" / "tensorboard").glob("events.out.tfevents.*"))
 

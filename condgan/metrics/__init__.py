@@ -1,5 +1,6 @@
 """Metrics of generated images that work on any model through ``generate(labels, n)``: pixel-intensity
-divergences, domain-classifier and InceptionV3 FID / KID, precision / recall, conditional accuracy."""
+divergences, ink pieces of drawings, domain-classifier and InceptionV3 FID / KID, precision / recall,
+conditional accuracy."""
 
 from condgan.metrics.classifier import (
     DomainClassifier,
@@ -13,6 +14,7 @@ from condgan.metrics.divergence import (
     kl_divergence,
 )
 from condgan.metrics.inception import InceptionFeatures
+from condgan.metrics.ink import ink_connectivity, ink_pieces
 from condgan.metrics.scores import (
     conditional_accuracy,
     frechet_distance,
@@ -31,6 +33,8 @@ __all__ = [
     "domain_metrics",
     "frechet_distance",
     "inception_metrics",
+    "ink_connectivity",
+    "ink_pieces",
     "intensity_divergences",
     "intensity_histogram",
     "js_divergence",

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from condgan.data.statistics import class_column
-from condgan.errors import ConfigError, NonFiniteLossError
+from condgan.errors import ConfigError
 from condgan.models import losses
 from condgan.models.base import GenerativeModule
 from condgan.models.cuda_graph import GraphedBatch, portable_optimizer_state, prepare_optimizer_for_capture
@@ -429,15 +429,13 @@ class AdversarialModule(GenerativeModule):
         logged = {name: value for name, value in out.items() if name.startswith("train/")}
         logged["train/d_acc_real"] = (real_out > threshold).float().mean()
         logged["train/d_acc_fake"] = (fake_out <= threshold).float().mean()
-        # one copy to the host, before the next batch (or graph replay) can overwrite the values: the
-        # NaN guard reads it, and Lightning converts the progress bar's logged values to numbers after
-        # every later batch of the epoch, which is free for host tensors and a device sync for others
-        host = dict(zip(logged, torch.stack([value.detach().float() for value in logged.values()]).cpu()))
-        # under fp16 an overflowing penalty gradient is the scaler's to handle (it skips the step)
-        scaled = self.gradient_scaler() is not None
-        self._check_finite({k: v for k, v in host.items() if not (scaled and k in PENALTY_LOGS)}, batch_idx)
-        self.log_dict({k: v for k, v in host.items() if k in SHOWN_LOSSES}, prog_bar=True)
-        self.log_dict({k: v for k, v in host.items() if k not in SHOWN_LOSSES})
+        # copied to the host before the next batch (or graph replay) can overwrite the values; under
+        # fp16 an overflowing penalty gradient is the scaler's to handle (it skips the step)
+        self.log_training_values(
+            logged, batch_idx, SHOWN_LOSSES,
+            "lower model.optim.generator.lr / model.optim.discriminator.lr or check the data",
+            unchecked=PENALTY_LOGS if self.gradient_scaler() is not None else (),
+        )
 
     def _graphed_batch(self, real: torch.Tensor, labels: torch.Tensor, generator_turn: bool, schedule: float,
                        ema_weight: float) -> dict[str, torch.Tensor]:
@@ -494,15 +492,9 @@ class AdversarialModule(GenerativeModule):
         if self._graphed is not None and "optimizer_states" in checkpoint:
             checkpoint["optimizer_states"] = [portable_optimizer_state(state) for state in checkpoint["optimizer_states"]]
 
-    def logging_step(self, batch_idx: int) -> bool:
-        """Whether this batch's losses are checked for NaN and logged: the batches at which Lightning
-        writes step metrics to the loggers (every ``trainer.log_every_n_steps``; every batch when 0
-        or in a fast dev run) and each epoch's last batch. No host-device sync on the other
-        batches, and the NaN guard still stops a run within that window."""
-        trainer, batches_done = self.trainer, self.count("discriminator_steps")
-        every = trainer.log_every_n_steps
-        return (not every or trainer.fast_dev_run or batches_done % every == 0
-                or batch_idx + 1 >= trainer.num_training_batches)
+    def batches_done(self) -> int:
+        """Training batches done, this one included (each batch steps D, and on its turns G)."""
+        return self.count("discriminator_steps")
 
     def count(self, counter: str) -> int:
         """A counter's value, read from the device once and then kept on the host."""
@@ -615,15 +607,6 @@ class AdversarialModule(GenerativeModule):
             on_epoch=True,
             sync_dist=True,
         )
-
-    def _check_finite(self, metrics: dict[str, torch.Tensor], batch_idx: int) -> None:
-        if not torch.isfinite(torch.stack([v.detach() for v in metrics.values()])).all():
-            values = ", ".join(f"{k}={v.item():.4g}" for k, v in metrics.items() if "acc" not in k)
-            raise NonFiniteLossError(
-                f"{values} at epoch {self.current_epoch}, batch {batch_idx}: training stopped, checkpoints "
-                "already saved are kept; lower model.optim.generator.lr / model.optim.discriminator.lr "
-                "or check the data"
-            )
 
     def configure_optimizers(self):
         optimizers = []

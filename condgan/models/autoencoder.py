@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from condgan.errors import ConfigError, NonFiniteLossError
+from condgan.errors import ConfigError
 from condgan.models.base import GenerativeModule
 
 RECON_LOSSES = ("bce", "mse")
@@ -76,12 +76,9 @@ class AutoencoderModule(GenerativeModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         terms = self.losses(*batch)
-        if not torch.isfinite(terms["loss"]):
-            raise NonFiniteLossError(
-                f"train/loss={terms['loss'].item():.4g} at epoch {self.current_epoch}, batch {batch_idx}: training "
-                "stopped, checkpoints already saved are kept; lower model.optim.lr or check the data"
-            )
-        self.log_dict({f"train/{k}": v for k, v in terms.items()}, prog_bar=True)
+        if self.logging_step(batch_idx):
+            logged = {f"train/{k}": v for k, v in terms.items()}
+            self.log_training_values(logged, batch_idx, logged, "lower model.optim.lr or check the data")
         return terms["loss"]
 
     def validation_step(self, batch, batch_idx: int) -> None:

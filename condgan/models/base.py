@@ -9,7 +9,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from condgan.errors import LabelRangeError
+from condgan.errors import ConfigError, LabelRangeError, NonFiniteLossError
 from condgan.nets.labels import label_weights
 
 CHECKPOINT_KEY = "condgan"
@@ -20,7 +20,8 @@ RNG_KEY = "condgan_rng"
 class RecordedModule(L.LightningModule):
     """A LightningModule whose checkpoints record its class, its DataModule's class and the random
     generators' states, so a report can rebuild both from the file alone and a resumed run draws
-    what the uninterrupted run would have; :meth:`evaluating` for inference inside training."""
+    what the uninterrupted run would have; :meth:`evaluating` for inference inside training, and
+    :meth:`log_training_values` for training values checked and logged without a sync per batch."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -36,6 +37,39 @@ class RecordedModule(L.LightningModule):
                 yield
         finally:
             self.train(was_training)
+
+    def batches_done(self) -> int:
+        """Training batches done, this one included: the optimiser steps so far plus one (a module
+        that steps several optimisers per batch counts its batches itself)."""
+        return self.global_step + 1
+
+    def logging_step(self, batch_idx: int) -> bool:
+        """Whether this batch's training values are checked for NaN and logged: the batches at which
+        Lightning writes step metrics to the loggers (every ``trainer.log_every_n_steps``; every batch
+        when 0 or in a fast dev run) and each epoch's last batch. No host-device sync on the other
+        batches, and the NaN guard still stops a run within that window."""
+        trainer, every = self.trainer, self.trainer.log_every_n_steps
+        return (not every or trainer.fast_dev_run or self.batches_done() % every == 0
+                or batch_idx + 1 >= trainer.num_training_batches)
+
+    def log_training_values(self, values: Mapping[str, torch.Tensor], batch_idx: int, shown: Iterable[str],
+                            advice: str, unchecked: Iterable[str] = ()) -> None:
+        """Copy ``values`` to the host at once, stop with :class:`NonFiniteLossError` (``advice`` says
+        what to change) if one not ``unchecked`` is NaN or infinite, and log them, the ``shown`` ones
+        on the progress bar. Lightning converts the progress bar's values to numbers after every
+        later batch of the epoch: free for host tensors, a device sync for others."""
+        host = dict(zip(values, torch.stack([value.detach().float() for value in values.values()]).cpu()))
+        unchecked = set(unchecked)
+        checked = {name: value for name, value in host.items() if name not in unchecked}
+        if not torch.isfinite(torch.stack(list(checked.values()))).all():
+            listed = ", ".join(f"{name}={float(value):.4g}" for name, value in checked.items() if "acc" not in name)
+            raise NonFiniteLossError(f"{listed} at epoch {self.current_epoch}, batch {batch_idx}: training stopped, "
+                                     f"checkpoints already saved are kept; {advice}")
+        shown = set(shown)
+        self.log_dict({name: value for name, value in host.items() if name in shown}, prog_bar=True)
+        rest = {name: value for name, value in host.items() if name not in shown}
+        if rest:
+            self.log_dict(rest)
 
     def on_train_start(self) -> None:
         """Under data parallelism, give every rank its own random stream (noise draws, dropout):
@@ -96,9 +130,23 @@ class GenerativeModule(RecordedModule, ABC):
         embeddings (label interpolation). Called in eval mode without gradients.
         """
 
-    def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One image per label of the int64 tensor ``labels``, from fresh latent draws."""
-        return self.decode(self.latent(len(labels), generator), labels)
+    def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None,
+               truncation: float | None = None) -> torch.Tensor:
+        """One image per label of the int64 tensor ``labels``, from fresh latent draws (truncated at
+        ``truncation``, see :meth:`truncate`)."""
+        latent = self.latent(len(labels), generator)
+        if truncation is not None:
+            latent = self.truncate(latent, truncation, generator)
+        return self.decode(latent, labels)
+
+    def truncate(self, latent: torch.Tensor, threshold: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``latent`` (draws of N(0, I)) with every component beyond +-``threshold`` drawn again until
+        none is: the truncation trick (Brock et al. 2019), which trades variety for cleaner samples."""
+        check_truncation(threshold)
+        latent = latent.clone()
+        while count := int((outside := latent.abs() > threshold).sum()):
+            latent[outside] = self.standard_normal(1, count, generator)[0]
+        return latent
 
     def check_labels(self, labels: torch.Tensor | Iterable | int) -> torch.Tensor:
         """``labels`` as int64 on the model's device: ``[N]`` classes, or ``[N, 1 + attributes]`` rows
@@ -146,15 +194,17 @@ class GenerativeModule(RecordedModule, ABC):
         labels: torch.Tensor | Iterable[int] | int,
         n: int = 1,
         generator: torch.Generator | None = None,
+        truncation: float | None = None,
     ) -> torch.Tensor:
         """``n`` images for each of ``labels``, grouped by label: shape ``[len(labels) * n, C, H, W]``.
 
         ``labels``: classes, or ``[[class, style], ...]`` rows for a model with attributes. Pass a
-        seeded CPU ``generator`` for reproducible samples.
+        seeded CPU ``generator`` for reproducible samples, and a ``truncation`` (e.g. 1.0) to draw
+        every latent component within +-truncation (:meth:`truncate`).
         """
         labels = self.check_labels(labels).repeat_interleave(n, dim=0)
         with self.evaluating():
-            return self.sample(labels, generator)
+            return self.sample(labels, generator, truncation)
 
     def configure_model(self) -> None:
         """Config switches applied once the model is on its device: ``channels_last`` memory format
@@ -166,6 +216,12 @@ class GenerativeModule(RecordedModule, ABC):
             for network in self.children():
                 network.compile(**self.compile_options)
 
+
+def check_truncation(threshold: float | None) -> None:
+    """A truncation is None or a positive number of standard deviations."""
+    if threshold is not None and not (isinstance(threshold, (int, float)) and threshold > 0):
+        raise ConfigError(f"truncation must be a positive number of standard deviations (e.g. 1.0) or null, "
+                          f"got {threshold!r}")
 
 
 def rng_states() -> dict:

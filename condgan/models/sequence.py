@@ -11,7 +11,7 @@ import torch
 
 from condgan.data.arithmetic import widths
 from condgan.data.base import to_signed_unit
-from condgan.errors import ConfigError, NonFiniteLossError
+from condgan.errors import ConfigError
 from condgan.models.adversarial import schedule_factor
 from condgan.models.base import CHECKPOINT_KEY, RecordedModule
 from condgan.models.checkpoint import import_class
@@ -66,11 +66,9 @@ class SequenceModule(RecordedModule, ABC):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         terms = self.losses(batch)
-        if not torch.isfinite(terms["loss"]):
-            raise NonFiniteLossError(
-                f"train/loss={terms['loss'].item():.4g} at epoch {self.current_epoch}, batch {batch_idx}: training "
-                "stopped, checkpoints already saved are kept; lower model.optimizer.lr")
-        self.log_dict({f"train/{k}": v for k, v in terms.items()}, prog_bar=True, batch_size=len(batch["value"]))
+        if self.logging_step(batch_idx):
+            logged = {f"train/{k}": v for k, v in terms.items()}
+            self.log_training_values(logged, batch_idx, logged, "lower model.optimizer.lr")
         return terms["loss"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:

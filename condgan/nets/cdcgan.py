@@ -1,7 +1,9 @@
 """Networks of the CDCGAN report: Radford et al.'s DCGAN with label embeddings as extra inputs.
 
 The generator starts from a 1x1 map of ``noise ++ embed(label)`` and doubles the resolution with
-transposed convolutions (batch norm + ReLU) up to the image; the discriminator reads the image with
+transposed convolutions (batch norm + ReLU) up to the image, or with nearest-neighbour upsampling
+followed by a 3x3 convolution (``upsample="nearest"``, which cannot leave the checkerboard pattern
+of overlapping transposed-convolution kernels); the discriminator reads the image with
 the label embedding broadcast as ``embed_dim`` extra channels and halves the resolution with
 strided convolutions (batch norm + LeakyReLU) down to one logit. The starting size is 4 for 32x32
 and 64x64 images and 7 for 28x28 ones.
@@ -26,12 +28,26 @@ def dcgan_stages(image_size: int) -> tuple[int, int]:
     return stages, size
 
 
+UPSAMPLING = ("transposed", "nearest")
+
+
+def doubling(w_in: int, w_out: int, upsample: str, bias: bool) -> list[nn.Module]:
+    """Layers that double a map's resolution: a 4x4 stride-2 transposed convolution, or nearest-
+    neighbour upsampling and a 3x3 convolution."""
+    if upsample == "transposed":
+        return [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=bias)]
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w_in, w_out, 3, 1, 1, bias=bias)]
+
+
 class CDCGANGenerator(nn.Module):
-    """``[noise, embedding]`` as a 1x1 map -> ConvT to the start size -> ConvT x2 stages -> tanh."""
+    """``[noise, embedding]`` as a 1x1 map -> ConvT to the start size -> x2 stages (``upsample``:
+    transposed convolutions or nearest + conv) -> tanh."""
 
     def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, noise_dim: int,
-                 embed_dim: int = 5, width: int = 64) -> None:
+                 embed_dim: int = 5, width: int = 64, upsample: str = "transposed") -> None:
         super().__init__()
+        if upsample not in UPSAMPLING:
+            raise ConfigError(f"model.generator.upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
         stages, start = dcgan_stages(image_size)
         self.embedding = LabelEmbedding(label_sizes, embed_dim)
         widths = [width * 2 ** i for i in reversed(range(stages))]
@@ -41,8 +57,8 @@ class CDCGANGenerator(nn.Module):
             nn.ReLU(inplace=True),
         ]
         for w_in, w_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(inplace=True)]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+            layers += [*doubling(w_in, w_out, upsample, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(inplace=True)]
+        layers += [*doubling(widths[-1], channels, upsample, bias=True), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -29,9 +29,10 @@ from condgan.errors import CheckpointError, CondganError, ConfigError
 from condgan.metrics import intensity_divergences
 from condgan.metrics.classifier import classifier_for
 from condgan.metrics.inception import InceptionFeatures, inception_enabled
+from condgan.metrics.ink import ink_connectivity
 from condgan.metrics.suites import class_mix, domain_metrics, inception_metrics
 from condgan.models import load_generative_model
-from condgan.models.base import CHECKPOINT_KEY, GenerativeModule
+from condgan.models.base import CHECKPOINT_KEY, GenerativeModule, check_truncation
 from condgan.models.checkpoint import import_class, read_checkpoint
 from condgan.models.sequence import is_sequence_checkpoint
 from condgan.pipelines.common import resolve_device
@@ -53,6 +54,8 @@ COLUMNS = (
     ("recall", ("domain", "recall"), "{:.3f}"),
     ("KL", ("pixel_intensity", "kl"), "{:.4f}"),
     ("JS", ("pixel_intensity", "js"), "{:.4f}"),
+    ("one piece", ("ink", "one_piece"), "{:.3f}"),
+    ("one piece (real)", ("ink", "real_one_piece"), "{:.3f}"),
     ("Inception FID", ("inception", "fid"), "{:.2f}"),
 )
 
@@ -132,6 +135,19 @@ def generated_counts(datamodule, num_classes: int, per_class: int) -> torch.Tens
     return class_allocation(reference_split(datamodule)[1], num_classes, num_classes * per_class)
 
 
+def ink_suite(images: tuple[torch.Tensor, torch.Tensor], reference: str, threshold: float) -> dict:
+    """Ink pieces (:func:`~condgan.metrics.ink.ink_connectivity`) of ``images = (real, generated)``
+    single-channel drawings, the real ones giving the floor; skipped for colour images."""
+    real, generated = images
+    if generated.shape[1] != 1:
+        return {"skipped": f"{generated.shape[1]}-channel images: ink pieces are measured on single-channel drawings"}
+    return {
+        **ink_connectivity(real, generated, threshold),
+        "protocol": {"reference": f"{reference}, {len(real)} images", "generated": len(generated),
+                     "ink": f"pixels above {threshold} of full intensity, 8-connected"},
+    }
+
+
 def metrics_of(
     datamodule, images: torch.Tensor, labels: torch.Tensor, cfg: DictConfig, device: torch.device
 ) -> dict:
@@ -148,6 +164,7 @@ def metrics_of(
                          "class_mix": class_mix(real_labels, labels, k, reference), "bins": cfg.intensity_bins},
         }
     }
+    results["ink"] = ink_suite((real_images, images), reference, cfg.ink_threshold)
     classifier = classifier_for(datamodule, settings["classifier"], settings["classifier_cache_dir"], device)
     results["domain"] = domain_metrics(classifier, (real_images, real_labels), (images, labels), k, settings,
                                        reference)
@@ -182,7 +199,8 @@ def pictures(model: GenerativeModule, datamodule, cfg: DictConfig, names: list[s
     classes = torch.linspace(0, k - 1, min(k, cfg.interpolation.rows)).round().long().unique()
     rows = model.with_attributes(classes)
     images = {
-        "class_grid": labelled_class_grid(*grid_samples(model, cfg.grid_samples_per_class, seeded()), names),
+        "class_grid": labelled_class_grid(
+            *grid_samples(model, cfg.grid_samples_per_class, seeded(), truncation=cfg.grid_truncation), names),
         "latent_interpolation": labelled_class_grid(latent_interpolation(model, rows, steps, seeded()), steps,
                                                     [names[c] for c in classes.tolist()]),
     }
@@ -384,6 +402,7 @@ def evaluate_runs(cfg: DictConfig) -> dict:
         raise ConfigError(
             "evaluate.py needs ckpt_path=<a .ckpt file, a run folder or a multirun folder> (or task=eda data=<name>)"
         )
+    check_truncation(cfg.grid_truncation)
     root, out = Path(cfg.ckpt_path), Path(cfg.paths.output_dir)
     checkpoints = find_checkpoints(root, cfg.checkpoint)
     if len(checkpoints) == 1:
