@@ -106,7 +106,7 @@ def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, 
                                      "test split's class frequencies"}
     ink = metrics["ink"]
     assert 0 <= ink["one_piece"] <= 1 and 0 <= ink["stray_ink"] < 1
-    assert 0.9 < ink["real_one_piece"] < 1, "real letters are one piece, but for the dots of i and j"
+    assert ink["real_one_piece"] > 0.9, "real letters are one piece (but for the dots of some i and j)"
     assert ink["protocol"]["ink"] == "pixels above 0.3 of full intensity, 8-connected"
     domain = metrics["domain"]
     assert domain["fid"] > 0 and 0 <= domain["conditional_accuracy"] <= 1 and len(domain["per_class_fid"]) == 26
