@@ -26,7 +26,7 @@ from condgan.metrics import (
     precision_recall,
 )
 from condgan.metrics.scores import per_class_accuracy, per_class_kernel_distance
-from condgan.metrics.suites import class_mix, per_class_scores
+from condgan.metrics.suites import class_mix, ink_metrics, per_class_scores
 
 
 def test_identical_histograms_have_zero_divergence():
@@ -283,12 +283,10 @@ def test_ink_pieces_refuse_colour_images():
 
 
 def test_reports_skip_ink_pieces_of_colour_images_and_score_single_channel_ones():
-    from condgan.pipelines.report import ink_suite
-
     colour = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
-    assert ink_suite((colour, colour), "test split", 0.3) == {
+    assert ink_metrics((colour, colour), "test split", 0.3) == {
         "skipped": "3-channel images: ink pieces are measured on single-channel drawings"}
     strokes = torch.cat([drawing((slice(2, 10), 3)), drawing((slice(2, 10), 3), (1, 10))])
-    scores = ink_suite((strokes[:1], strokes), "test split", 0.3)
+    scores = ink_metrics((strokes[:1], strokes), "test split", 0.3)
     assert scores["one_piece"] == 0.5 and scores["real_one_piece"] == 1.0
     assert scores["protocol"]["reference"] == "test split, 1 images"

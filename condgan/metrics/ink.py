@@ -9,14 +9,14 @@ of the same split give their floor).
 import torch
 import torch.nn.functional as F
 
+from condgan.data.base import to_signed_unit
 from condgan.errors import CondganError
 
 
 def unit_intensity(images: torch.Tensor) -> torch.Tensor:
     """uint8 images, or floats in [-1, 1], as floats in [0, 1]."""
-    if images.dtype == torch.uint8:
-        return images.float() / 255
-    return (images.float().clamp(-1, 1) + 1) / 2
+    signed = to_signed_unit(images) if images.dtype == torch.uint8 else images.float().clamp(-1, 1)
+    return (signed + 1) / 2
 
 
 def ink_pieces(images: torch.Tensor, threshold: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:

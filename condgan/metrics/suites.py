@@ -8,6 +8,7 @@ import torch
 from condgan.data.statistics import class_allocation, class_counts
 from condgan.metrics.classifier import DomainClassifier
 from condgan.metrics.inception import InceptionFeatures
+from condgan.metrics.ink import ink_connectivity
 from condgan.metrics.scores import (
     conditional_accuracy,
     frechet_distance,
@@ -162,4 +163,17 @@ def inception_metrics(
             "class_mix": class_mix(real_labels, fake_labels, num_classes, reference),
             "kid": kid_protocol(kid),
         },
+    }
+
+
+def ink_metrics(images: tuple[torch.Tensor, torch.Tensor], reference: str, threshold: float) -> dict:
+    """Ink pieces (:func:`~condgan.metrics.ink.ink_connectivity`) of ``images = (real, generated)``
+    single-channel drawings, the real ones giving the floor; skipped for colour images."""
+    real, generated = images
+    if generated.shape[1] != 1:
+        return {"skipped": f"{generated.shape[1]}-channel images: ink pieces are measured on single-channel drawings"}
+    return {
+        **ink_connectivity(real, generated, threshold),
+        "protocol": {"reference": f"{reference}, {len(real)} images", "generated": len(generated),
+                     "ink": f"pixels above {threshold} of full intensity, 8-connected"},
     }

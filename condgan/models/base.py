@@ -134,10 +134,13 @@ class GenerativeModule(RecordedModule, ABC):
                truncation: float | None = None) -> torch.Tensor:
         """One image per label of the int64 tensor ``labels``, from fresh latent draws (truncated at
         ``truncation``, see :meth:`truncate`)."""
-        latent = self.latent(len(labels), generator)
-        if truncation is not None:
-            latent = self.truncate(latent, truncation, generator)
-        return self.decode(latent, labels)
+        return self.decode(self.latent_draws(len(labels), generator, truncation), labels)
+
+    def latent_draws(self, n: int, generator: torch.Generator | None = None,
+                     truncation: float | None = None) -> torch.Tensor:
+        """:meth:`latent`, truncated at ``truncation`` when given (:meth:`truncate`)."""
+        latent = self.latent(n, generator)
+        return latent if truncation is None else self.truncate(latent, truncation, generator)
 
     def truncate(self, latent: torch.Tensor, threshold: float, generator: torch.Generator | None = None) -> torch.Tensor:
         """``latent`` (draws of N(0, I)) with every component beyond +-``threshold`` drawn again until

@@ -29,8 +29,7 @@ from condgan.errors import CheckpointError, CondganError, ConfigError
 from condgan.metrics import intensity_divergences
 from condgan.metrics.classifier import classifier_for
 from condgan.metrics.inception import InceptionFeatures, inception_enabled
-from condgan.metrics.ink import ink_connectivity
-from condgan.metrics.suites import class_mix, domain_metrics, inception_metrics
+from condgan.metrics.suites import class_mix, domain_metrics, inception_metrics, ink_metrics
 from condgan.models import load_generative_model
 from condgan.models.base import CHECKPOINT_KEY, GenerativeModule, check_truncation
 from condgan.models.checkpoint import import_class, read_checkpoint
@@ -135,19 +134,6 @@ def generated_counts(datamodule, num_classes: int, per_class: int) -> torch.Tens
     return class_allocation(reference_split(datamodule)[1], num_classes, num_classes * per_class)
 
 
-def ink_suite(images: tuple[torch.Tensor, torch.Tensor], reference: str, threshold: float) -> dict:
-    """Ink pieces (:func:`~condgan.metrics.ink.ink_connectivity`) of ``images = (real, generated)``
-    single-channel drawings, the real ones giving the floor; skipped for colour images."""
-    real, generated = images
-    if generated.shape[1] != 1:
-        return {"skipped": f"{generated.shape[1]}-channel images: ink pieces are measured on single-channel drawings"}
-    return {
-        **ink_connectivity(real, generated, threshold),
-        "protocol": {"reference": f"{reference}, {len(real)} images", "generated": len(generated),
-                     "ink": f"pixels above {threshold} of full intensity, 8-connected"},
-    }
-
-
 def metrics_of(
     datamodule, images: torch.Tensor, labels: torch.Tensor, cfg: DictConfig, device: torch.device
 ) -> dict:
@@ -164,7 +150,7 @@ def metrics_of(
                          "class_mix": class_mix(real_labels, labels, k, reference), "bins": cfg.intensity_bins},
         }
     }
-    results["ink"] = ink_suite((real_images, images), reference, cfg.ink_threshold)
+    results["ink"] = ink_metrics((real_images, images), reference, cfg.ink_threshold)
     classifier = classifier_for(datamodule, settings["classifier"], settings["classifier_cache_dir"], device)
     results["domain"] = domain_metrics(classifier, (real_images, real_labels), (images, labels), k, settings,
                                        reference)

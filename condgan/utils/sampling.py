@@ -31,13 +31,11 @@ def grid_samples(
     """Images for a grid with one row per class: ``per_cell`` samples for each combination of the
     model's attribute values side by side (the same noise in every combination, so a row shows e.g.
     thin and thick versions of the same samples), the noise truncated at ``truncation`` when given
-    (``model.truncate``). Returns the images row by row and the row length. The rows are decoded
+    (``model.latent_draws``). Returns the images row by row and the row length. The rows are decoded
     together, ``batch_size`` images per call."""
     combinations = list(product(*(range(size) for size in model.label_sizes[1:])))
     with model.evaluating():
-        latent = model.latent(model.num_classes * per_cell, generator)
-        if truncation is not None:
-            latent = model.truncate(latent, truncation, generator)
+        latent = model.latent_draws(model.num_classes * per_cell, generator, truncation)
         codes, labels = [], []
         for c in range(model.num_classes):
             for combination in combinations:
