@@ -1,5 +1,7 @@
 """The benchmark runs end to end in a tiny mode and reports consistent figures."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -54,9 +56,11 @@ def test_the_bench_times_whole_sweeps_through_the_concurrent_launcher(tmp_path, 
 
     case = "{name: tiny cgan, model: cgan, image_size: 28, batch_size: 16, overrides: ['data.samples_per_class=24', 'data.test_samples_per_class=4']}"
     cfg = compose_config("bench", ["device=cpu", f"data_root={tmp_path / 'no_fashion_here'}", f"cases=[{case}]",
-                                   "sweep.trials=2", "sweep.batches=2"], tmp_path, data_dir)
+                                   "sweep.trials=2", "sweep.epochs=2", "sweep.batches=2"], tmp_path, data_dir)
     row = time_sweep(cfg, 2)
     assert row["trials"] == 2 and row["seconds"] > 0
+    for last in (Path(cfg.paths.output_dir) / "sweeps" / "n2").glob("*/checkpoints/last.ckpt"):
+        assert torch.load(last, weights_only=True)["global_step"] == 2 * 2 * 2, "2 epochs of 2 batches, D and G steps"
     assert abs(row["runs_per_hour"] - 2 * 3600 / row["seconds"]) < 1e-6
     assert "| 2 | 2 |" in sweep_table([row], cfg)
 

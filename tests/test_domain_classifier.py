@@ -137,3 +137,23 @@ def test_reference_splits_are_unpreprocessed_and_hold_out_what_the_generator_tra
     assert torch.equal(test.images, plain.test_set.images) and torch.equal(test.labels, plain.test_set.labels)
     assert plain.reference_set("val").images is plain.val_set.images, "no copy when preprocessing only resizes"
     assert denoised.reference_name("test") == "unpreprocessed mnist test split (resized from 28x28 to 32x32)"
+
+
+def test_training_or_loading_the_classifier_leaves_the_runs_random_state_alone(tmp_path):
+    """A training run that trains the classifier at its first validation and one that finds it
+    cached must draw the same noise afterwards (and an exact resume must match either)."""
+    from condgan.metrics.classifier import load_or_train_classifier
+
+    generator = torch.Generator().manual_seed(1)
+    train = (torch.randint(0, 256, (96, 1, 16, 16), dtype=torch.uint8, generator=generator), torch.arange(96) % 3)
+    test = (train[0][:24], train[1][:24])
+    settings = {**SMALL, "dropout": 0.5, "epochs": 1}
+    states, nets = [], []
+    for _ in range(2):  # trained, then loaded from the cache
+        torch.manual_seed(123)
+        nets.append(load_or_train_classifier("toy", train, test, 3, settings, tmp_path).net.state_dict())
+        states.append(torch.get_rng_state())
+    torch.manual_seed(123)
+    assert all(torch.equal(state, torch.get_rng_state()) for state in states)
+    retrained = load_or_train_classifier("toy", train, test, 3, settings, tmp_path / "elsewhere").net.state_dict()
+    assert all(torch.equal(retrained[k], nets[0][k]) for k in nets[0]), "seeded: dropout included"

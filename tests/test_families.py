@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
+from condgan.nets.channel_padding import ChannelPaddedConv2d
 from condgan.nets.projgan import ProjDiscriminator
 from condgan.pipelines.train import train
 from tests.test_configs import image_options
@@ -181,3 +182,30 @@ def test_compile_and_channels_last_switches(train_config, family):
     assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
     assert all(child._compiled_call_impl is not None for child in module.children())
     assert not any("_orig_mod" in key for key in module.state_dict()), "checkpoints keep their names"
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last], ids=["nchw", "channels_last"])
+def test_the_channel_padded_conv_computes_the_plain_convolution(device, layout, monkeypatch):
+    """cdcgan D's first layer: 6 input channels padded to 8 (on a CPU only when told to, as here)."""
+    torch.manual_seed(0)
+    plain = torch.nn.Conv2d(6, 16, 4, 2, 1).to(device, memory_format=layout)
+    padded = ChannelPaddedConv2d(6, 16, 4, 2, 1).to(device, memory_format=layout)
+    padded.load_state_dict(plain.state_dict())
+    monkeypatch.setattr(ChannelPaddedConv2d, "PADDED_DEVICES", (device,))
+    seen, conv = [], padded._conv_forward
+    monkeypatch.setattr(padded, "_conv_forward", lambda x, w, b: seen.append((x.shape[1], w.shape[1])) or conv(x, w, b))
+    images = torch.randn(4, 6, 16, 16, device=device).contiguous(memory_format=layout)
+    x, y = images.clone().requires_grad_(), images.clone().requires_grad_()
+    out_plain, out_padded = plain(x), padded(y)
+    tol = {"rtol": 1e-4, "atol": 1e-4} if device == "cpu" else {"rtol": 5e-3, "atol": 5e-3}  # cuDNN: TF32
+    assert seen == [(8, 8)] and out_padded.shape == out_plain.shape == (4, 16, 8, 8)
+    torch.testing.assert_close(out_padded, out_plain, **tol)
+    (out_plain * out_plain).sum().backward()
+    (out_padded * out_padded).sum().backward()
+    torch.testing.assert_close(y.grad, x.grad, **tol)
+    torch.testing.assert_close(padded.weight.grad, plain.weight.grad, **tol)
+    assert padded.weight.shape == (16, 6, 4, 4), "parameters and checkpoints are the plain layer's"

@@ -15,8 +15,9 @@ from condgan.data.statistics import (
     distance_outliers,
     mean_intensity_per_class,
 )
-from condgan.errors import ConfigError, LabelRangeError
+from condgan.errors import CheckpointError, ConfigError, LabelRangeError
 from condgan.pipelines.evaluate import evaluate
+from condgan.pipelines.report import find_checkpoints
 from condgan.pipelines.train import train
 from condgan.utils.interpolation import label_interpolation, latent_interpolation, slerp
 from tests.conftest import compose_config
@@ -91,3 +92,16 @@ def test_eda_task_writes_the_plots_and_counts_of_a_dataset(tmp_path, data_dir):
 def test_a_best_checkpoint_by_fid_without_the_metrics_callback_is_a_config_error(train_config):
     with pytest.raises(ConfigError, match="callbacks.model_checkpoint_best=null"):
         train(train_config("debug=fdr", "callbacks.domain_metrics=null"))
+
+
+def test_folders_report_each_runs_chosen_checkpoint_else_its_last(tmp_path, caplog):
+    for run, names in {"0": ("best", "last"), "1": ("last",), "2": ()}.items():
+        (tmp_path / "sweep" / run / "checkpoints").mkdir(parents=True)
+        for name in names:
+            (tmp_path / "sweep" / run / "checkpoints" / f"{name}.ckpt").touch()
+    sweep = tmp_path / "sweep"
+    assert find_checkpoints(sweep, "best") == [sweep / "0/checkpoints/best.ckpt", sweep / "1/checkpoints/last.ckpt"]
+    assert "has no checkpoints/best.ckpt: using its last.ckpt" in caplog.text
+    assert find_checkpoints(sweep / "1", "best") == [sweep / "1/checkpoints/last.ckpt"]
+    with pytest.raises(CheckpointError, match="no checkpoints/best.ckpt or last.ckpt"):
+        find_checkpoints(sweep / "2", "best")

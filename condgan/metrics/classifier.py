@@ -155,6 +155,15 @@ def fingerprint(splits: Mapping[str, tuple[torch.Tensor, torch.Tensor]], setting
     return digest.hexdigest()
 
 
+def classifier_net(num_classes: int, channels: int, settings: Mapping) -> DomainClassifierNet:
+    """The network ``settings`` describe, initialised from ``settings["seed"]`` without drawing
+    from the caller's random state (loading a cached classifier must not change a run's noise)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings["seed"])
+        return DomainClassifierNet(head_size(settings["objective"], num_classes), channels,
+                                   **{k: settings[k] for k in ARCHITECTURE_KEYS})
+
+
 def train_classifier(
     train: tuple[torch.Tensor, torch.Tensor],
     num_classes: int,
@@ -162,29 +171,31 @@ def train_classifier(
     device: torch.device | str = "cpu",
 ) -> DomainClassifierNet:
     """Adam on cross-entropy at the task of ``settings["objective"]`` (:func:`task_batch`), learning
-    rate annealed to 0 on a cosine over ``settings["epochs"]`` passes of the uint8 ``train`` split."""
+    rate annealed to 0 on a cosine over ``settings["epochs"]`` passes of the uint8 ``train`` split.
+    Seeded by ``settings["seed"]`` (weights, batch order, dropout), it leaves the caller's random
+    state as it was: a training run that trains the classifier on its first validation draws the
+    same noise as one that finds it cached."""
+    device = torch.device(device)
+    cuda_devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     images, labels = train
-    objective = settings["objective"]
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(settings["seed"])
-        net = DomainClassifierNet(head_size(objective, num_classes), images.shape[1],
-                                  **{k: settings[k] for k in ARCHITECTURE_KEYS})
-    net.to(device).train()
-    optimizer = torch.optim.Adam(net.parameters(), lr=settings["lr"])
-    steps = settings["epochs"] * -(-len(labels) // settings["batch_size"])
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    order = torch.Generator().manual_seed(settings["seed"])
-    for _ in range(settings["epochs"]):
-        for idx in torch.randperm(len(labels), generator=order).split(settings["batch_size"]):
-            if len(idx) < 2:
-                continue
-            batch = to_signed_unit(images[idx].to(device)), labels[idx].to(device)
-            inputs, targets = task_batch(*batch, objective, order)
-            loss = F.cross_entropy(net(inputs), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+        net = classifier_net(num_classes, images.shape[1], settings).to(device).train()
+        optimizer = torch.optim.Adam(net.parameters(), lr=settings["lr"])
+        steps = settings["epochs"] * -(-len(labels) // settings["batch_size"])
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        order = torch.Generator().manual_seed(settings["seed"])
+        for _ in range(settings["epochs"]):
+            for idx in torch.randperm(len(labels), generator=order).split(settings["batch_size"]):
+                if len(idx) < 2:
+                    continue
+                batch = to_signed_unit(images[idx].to(device)), labels[idx].to(device)
+                inputs, targets = task_batch(*batch, settings["objective"], order)
+                loss = F.cross_entropy(net(inputs), targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
     return net.eval()
 
 
@@ -210,8 +221,7 @@ def load_or_train_classifier(
     if path.is_file():
         try:
             stored = torch.load(path, map_location="cpu", weights_only=True)
-            net = DomainClassifierNet(head_size(settings["objective"], num_classes), channels,
-                                      **{k: settings[k] for k in ARCHITECTURE_KEYS})
+            net = classifier_net(num_classes, channels, settings)
             net.load_state_dict(stored["state_dict"])
             log.info("domain classifier for %s from %s (test accuracy %.4f)", name, path, stored["info"]["test_accuracy"])
             return DomainClassifier(net, stored["info"]).to(device)

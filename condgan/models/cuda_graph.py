@@ -3,9 +3,10 @@
 A GAN batch of small networks launches a few hundred tiny kernels; replaying them as one CUDA graph
 takes Python, the autograd engine and the launch queue out of the step. :class:`GraphedBatch` owns
 the static input buffers and one graph per variant of the batch (with or without the generator
-step, with or without the lazy R1 term): the first batches run eagerly on a side stream (lazy
-optimiser state, cuDNN plans), then each variant is captured when it first comes and replayed
-after that. Batches of another shape (an epoch's short last batch) are not its business: the
+step, with or without the lazy R1 term): each variant's first batches run eagerly on a side stream,
+under the capture's own autocast settings (lazy optimiser state, cuDNN plans, ``torch.compile``'s
+compilation of the networks for exactly what the capture will run), then it is captured and
+replayed after that. Batches of another shape (an epoch's short last batch) are not its business: the
 caller runs them eagerly.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Callable, Hashable
 
 import torch
 
-# eager batches on a side stream before the first capture (PyTorch's whole-network capture recipe)
+# eager batches of each variant on a side stream before its capture (PyTorch's whole-network capture recipe)
 WARMUP_BATCHES = 3
 
 
@@ -60,12 +61,14 @@ class GraphedBatch:
 
     ``real``, ``labels`` and the noise are copied into static buffers before every batch (the noise
     drawn there on the device by ``draw_noise(buffer)``); the returned tensors are the graph's
-    static outputs, overwritten by the next replay. Autocast, when on, is entered again inside the
-    capture without its weight cache (a cached cast would be made outside the graph).
+    static outputs, overwritten by the next replay. Autocast, when on, is entered again for the
+    capture and its warm-up batches without its weight cache (a cached cast would be made outside
+    the graph).
     """
 
     def __init__(self, warmup_batches: int = WARMUP_BATCHES) -> None:
-        self.warmup_left = warmup_batches
+        self.warmup_batches = warmup_batches
+        self.warmed: dict[Hashable, int] = {}  # eager batches run so far, by variant
         self.inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.graphs: dict[Hashable, tuple[torch.cuda.CUDAGraph, dict[str, torch.Tensor]]] = {}
 
@@ -75,11 +78,6 @@ class GraphedBatch:
             return real.is_cuda
         static_real, static_labels, _ = self.inputs
         return real.shape == static_real.shape and labels.shape == static_labels.shape
-
-    @property
-    def capturing(self) -> bool:
-        """Whether the next new variant is captured (warm-up over)."""
-        return self.warmup_left <= 0
 
     def __call__(self, body: Callable[..., dict[str, torch.Tensor]], real: torch.Tensor, labels: torch.Tensor,
                  noise_dim: int, draw_noise: Callable[[torch.Tensor], None], variant: Hashable) -> dict[str, torch.Tensor]:
@@ -96,9 +94,9 @@ class GraphedBatch:
             return outputs
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
-        if not self.capturing:
-            self.warmup_left -= 1
-            with torch.cuda.stream(side):
+        if self.warmed.get(variant, 0) < self.warmup_batches:
+            self.warmed[variant] = self.warmed.get(variant, 0) + 1
+            with torch.cuda.stream(side), self._autocast_without_cache():
                 outputs = body(static_real, static_labels, static_noise)
             torch.cuda.current_stream().wait_stream(side)
             return outputs

@@ -5,7 +5,8 @@ transposed convolutions (batch norm + ReLU) up to the image, or with nearest-nei
 followed by a 3x3 convolution (``upsample="nearest"``, which cannot leave the checkerboard pattern
 of overlapping transposed-convolution kernels); the discriminator reads the image with
 the label embedding broadcast as ``embed_dim`` extra channels and halves the resolution with
-strided convolutions (batch norm + LeakyReLU) down to one logit. The starting size is 4 for 32x32
+strided convolutions (batch norm + LeakyReLU) down to one logit (its first layer padded to 8 input
+channels on a GPU, for cuDNN's fast kernels). The starting size is 4 for 32x32
 and 64x64 images and 7 for 28x28 ones.
 """
 
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from condgan.errors import ConfigError
+from condgan.nets.channel_padding import ChannelPaddedConv2d
 from condgan.nets.labels import LabelEmbedding
 
 
@@ -78,7 +80,8 @@ class CDCGANDiscriminator(nn.Module):
         w_in = channels + embed_dim
         for i in range(stages):
             w_out = width * 2**i
-            layers.append(nn.Conv2d(w_in, w_out, 4, 2, 1, bias=i == 0))
+            conv = ChannelPaddedConv2d if i == 0 else nn.Conv2d  # image + label channels: rarely a multiple of 8
+            layers.append(conv(w_in, w_out, 4, 2, 1, bias=i == 0))
             if i:
                 layers.append(nn.BatchNorm2d(w_out))
             layers.append(nn.LeakyReLU(0.2, inplace=True))

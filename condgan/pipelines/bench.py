@@ -218,14 +218,16 @@ def run_case(cfg: DictConfig, case: DictConfig, device: torch.device) -> list[di
 
 
 def sweep_command(cfg: DictConfig, concurrency: int, sweep_dir: Path) -> list[str]:
-    """A ``train.py -m`` sweep of ``sweep.trials`` short runs of the first case (seeds 0..trials-1)
-    through ``hydra/launcher=concurrent`` with ``concurrency`` trials at a time."""
+    """A ``train.py -m`` sweep of ``sweep.trials`` short runs of the first case (seeds 0..trials-1;
+    ``sweep.epochs`` of at most ``sweep.batches`` batches each) through ``hydra/launcher=concurrent``
+    with ``concurrency`` trials at a time."""
     settings, trainer = cfg.sweep, "gpu" if resolve_device(cfg.device).type == "cuda" else "cpu"
     return [
         sys.executable, "-m", "condgan.pipelines.train", "-m", "hydra/launcher=concurrent",
         f"hydra.launcher.n_jobs={concurrency}", f"hydra.sweep.dir={sweep_dir}",
         *case_overrides(cfg, cfg.cases[0]), f"trainer={trainer}", f"trainer.precision={cfg.precision}",
-        "trainer.max_epochs=1", f"+trainer.limit_train_batches={settings.batches}", "trainer.limit_val_batches=0",
+        f"trainer.max_epochs={settings.epochs}", f"+trainer.limit_train_batches={settings.batches}",
+        "trainer.limit_val_batches=0",
         "callbacks.progress_bar=null", "callbacks.model_summary=null", "callbacks.model_checkpoint_best=null",
         "callbacks.domain_metrics=null", f"seed=range(0,{settings.trials})",
     ]
@@ -246,7 +248,7 @@ def time_sweep(cfg: DictConfig, concurrency: int) -> dict:
 def sweep_table(rows: list[dict], cfg: DictConfig) -> str:
     """The sweep-throughput table (markdown), one row per concurrency."""
     lines = [
-        f"Sweep throughput: {cfg.sweep.trials} runs of {cfg.sweep.batches} batches of {cfg.cases[0].name} "
+        f"Sweep throughput: {cfg.sweep.trials} runs of {cfg.sweep.epochs} x {cfg.sweep.batches} batches of {cfg.cases[0].name} "
         "(hydra/launcher=concurrent, process start-up included)",
         "",
         "| trials at once | runs | wall s | runs per hour |",

@@ -38,7 +38,7 @@ from condgan.metrics.classifier import DomainClassifier, classifier_for
 from condgan.metrics.suites import domain_metrics
 from condgan.models.checkpoint import read_checkpoint
 from condgan.pipelines.common import compose_train_config, device_name, resolve_device
-from condgan.pipelines.report import evaluate_checkpoint, reference_split
+from condgan.pipelines.report import evaluate_checkpoint, reference_split, run_checkpoint
 from condgan.utils.images import real_class_grid
 from condgan.utils.plots import bar_chart, image_panels
 from condgan.utils.resolvers import on_gpu
@@ -160,15 +160,6 @@ def run_training(command: list[str], run_dir: Path, timeout_s: float) -> dict:
     return result
 
 
-def checkpoint_path(run_dir: Path, which: str) -> Path | None:
-    """``checkpoints/<which>.ckpt`` of a run, else its ``last.ckpt``, else None."""
-    for name in (which, "last"):
-        path = run_dir / "checkpoints" / f"{name}.ckpt"
-        if path.is_file():
-            return path
-    return None
-
-
 def epochs_of(checkpoint: dict) -> int | None:
     """Epochs whose training batches ran before the checkpoint was written. Lightning's ``epoch``
     key counts differently by when a checkpoint is saved (best.ckpt at validation: the epoch's
@@ -251,7 +242,7 @@ def earlier_training(previous: dict, command: list[str], run_dir: Path) -> dict 
     """What an earlier leaderboard in the same folder recorded of this entry's training, when it ran
     the same command to the end and its run folder still holds a checkpoint; else None."""
     row = next((r for r in previous.get("entries", []) if r.get("command") == command), None)
-    if row is None or row.get("returncode") != 0 or checkpoint_path(run_dir, "last") is None:
+    if row is None or row.get("returncode") != 0 or run_checkpoint(run_dir, "last") is None:
         return None
     return {key: row[key] for key in ("returncode", "wall_time_s", "console")}
 
@@ -284,7 +275,7 @@ def train_and_report(entry: Entry, common: list[str], cfg: DictConfig, out: Path
     log.info("leaderboard: %s finished in %.0f s (exit code %s)", entry.name, row["wall_time_s"], row["returncode"])
     if "error" in row:
         return {**row, "status": "failed"}
-    ckpt = checkpoint_path(run_dir, settings.checkpoint)
+    ckpt = run_checkpoint(run_dir, settings.checkpoint)
     if ckpt is None:
         return {**row, "status": "failed", "error": f"no checkpoint in {run_dir / 'checkpoints'}"}
     try:

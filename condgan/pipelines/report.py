@@ -59,18 +59,33 @@ COLUMNS = (
 )
 
 
+def run_checkpoint(run_dir: Path, which: str) -> Path | None:
+    """``checkpoints/<which>.ckpt`` of a run, else its ``last.ckpt`` (a run that never validated has
+    no ``best.ckpt``), else None."""
+    for name in (which, "last"):
+        path = run_dir / "checkpoints" / f"{name}.ckpt"
+        if path.is_file():
+            if name != which:
+                log.warning("%s has no checkpoints/%s.ckpt: using its last.ckpt", run_dir, which)
+            return path
+    return None
+
+
 def find_checkpoints(path: str | Path, which: str) -> list[Path]:
-    """The checkpoint itself, ``<run>/checkpoints/<which>.ckpt``, or that file of every run below a folder."""
+    """The checkpoint itself, or ``checkpoints/<which>.ckpt`` (else ``last.ckpt``) of the run folder
+    or of every run below a folder."""
     path = Path(path)
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise CheckpointError(f"{path} not found; pass ckpt_path=<a .ckpt file, a run folder or a multirun folder>")
-    if (path / "checkpoints").is_dir():
-        return [path / "checkpoints" / f"{which}.ckpt"]
-    found = sorted(path.rglob(f"checkpoints/{which}.ckpt"))
+    runs = [path] if (path / "checkpoints").is_dir() else sorted(
+        folder.parent for folder in path.rglob("checkpoints") if folder.is_dir())
+    found = [ckpt for ckpt in (run_checkpoint(run, which) for run in runs) if ckpt is not None]
     if not found:
-        raise CheckpointError(f"no checkpoints/{which}.ckpt under {path}; pass a .ckpt file, a run or a multirun folder")
+        raise CheckpointError(
+            f"no checkpoints/{which}.ckpt or last.ckpt under {path}; pass a .ckpt file, a run or a multirun folder"
+        )
     return found
 
 
