@@ -50,6 +50,20 @@ def test_repeated_timings_alternate_and_the_fastest_of_each_is_reported(tmp_path
     assert (row["condgan_img_s"], row["plain_img_s"], row["ratio"]) == (300.0, 60.0, 5.0)
 
 
+
+def test_the_bench_profiles_each_cases_operators_when_asked(tmp_path, data_dir):
+    case = "{name: tiny cdcgan, model: cdcgan, image_size: 28, batch_size: 16, overrides: ['data.samples_per_class=24', 'data.test_samples_per_class=4']}"
+    cfg = compose_config("bench", ["device=cpu", "steps=2", "warmup=1", "fid_samples=52", "profile.steps=2",
+                                   "profile.rows=6", f"data_root={tmp_path / 'no_fashion_here'}", f"cases=[{case}]",
+                                   f"output={tmp_path / 'bench.md'}"], tmp_path, data_dir)
+    bench(cfg)
+    text = (tmp_path / "profile_tiny_cdcgan.txt").read_text()
+    header, _, table = text.partition("\n\n")
+    per_step = float(header.split("host time per step: ")[1].split(" ms")[0])
+    assert per_step > 0 and "over 2 eager batches after 1" in header
+    assert "Self CPU" in table and "aten::" in table, "torch.profiler's operator table"
+    assert "convolution" in table, "the networks' convolutions are among the top operators"
+
 @pytest.mark.slow
 def test_the_bench_times_whole_sweeps_through_the_concurrent_launcher(tmp_path, data_dir):
     from condgan.pipelines.bench import sweep_table, time_sweep

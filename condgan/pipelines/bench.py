@@ -5,12 +5,14 @@ each step eager and, on a GPU, also replayed as a CUDA graph (condgan's ``model.
 plain loop's whole step captured: the reference nearest the hardware's limit); the table gives
 images/s and milliseconds per step of each, their ratio and condgan's ratio to the eager plain
 loop, seconds per epoch of the dataset, peak memory and the seconds a domain FID takes on
-``fid_samples`` generated images. With ``sweep.concurrency``
+``fid_samples`` generated images; with ``profile.steps``, also a table of the operators of a few
+eager batches of each case, by device time (where the step's time goes). With ``sweep.concurrency``
 it also times whole sweeps of short runs of the first case through ``hydra/launcher=concurrent``
 (runs per hour with 1, 2, 4, ... trials at once on the device).
 """
 
 import logging
+import re
 import resource
 import subprocess
 import sys
@@ -88,19 +90,62 @@ class BatchTimer(L.Callback):
             self.seconds = time.perf_counter() - self.start
 
 
-def time_condgan(train_cfg: DictConfig, cfg: DictConfig, device: torch.device, captured: bool = False):
-    """images/s of condgan's own training loop (Lightning, manual optimisation, no loggers), with
-    ``model.cuda_graph`` when ``captured``."""
+def fit_condgan(train_cfg: DictConfig, cfg: DictConfig, device: torch.device, batches: int, callbacks: list,
+                captured: bool = False):
+    """``batches`` batches of condgan's own training loop (Lightning, manual optimisation, no
+    loggers), with ``model.cuda_graph`` when ``captured``; returns the model and its data."""
     datamodule = hydra.utils.instantiate(train_cfg.data, on_device="auto")
     model = hydra.utils.instantiate(train_cfg.model, **({"cuda_graph": True} if captured else {}))
-    timer = BatchTimer(cfg.warmup, device)
     trainer = L.Trainer(
         accelerator=device.type, devices=1, precision=cfg.precision, max_epochs=1,
-        limit_train_batches=cfg.warmup + cfg.steps, limit_val_batches=0, logger=False, callbacks=[timer],
+        limit_train_batches=batches, limit_val_batches=0, logger=False, callbacks=callbacks,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
     )
     trainer.fit(model, datamodule=datamodule)
+    return model, datamodule
+
+
+def time_condgan(train_cfg: DictConfig, cfg: DictConfig, device: torch.device, captured: bool = False):
+    """images/s of condgan's training loop over ``cfg.steps`` batches after ``cfg.warmup``."""
+    timer = BatchTimer(cfg.warmup, device)
+    model, datamodule = fit_condgan(train_cfg, cfg, device, cfg.warmup + cfg.steps, [timer], captured)
     return cfg.steps * train_cfg.data.batch_size / timer.seconds, model, datamodule
+
+
+class StepProfiler(L.Callback):
+    """torch.profiler (host and, on a GPU, device activity) over the training batches from
+    ``start`` to the epoch's last."""
+
+    def __init__(self, start: int, device: torch.device) -> None:
+        self.start, self.device = start, device
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        if device.type == "cuda":
+            activities.append(torch.profiler.ProfilerActivity.CUDA)
+        self.profiler = torch.profiler.profile(activities=activities)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if batch_idx == self.start:
+            synchronize(self.device)
+            self.profiler.start()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if batch_idx + 1 == trainer.num_training_batches:
+            synchronize(self.device)
+            self.profiler.stop()
+
+
+def profile_condgan(train_cfg: DictConfig, cfg: DictConfig, device: torch.device) -> str:
+    """A table of the operators of ``cfg.profile.steps`` eager condgan batches (after
+    ``cfg.warmup``), by their own device time on a GPU (host time on a CPU), with the total per step."""
+    profiler = StepProfiler(cfg.warmup, device)
+    fit_condgan(train_cfg, cfg, device, cfg.warmup + cfg.profile.steps, [profiler])
+    events = profiler.profiler.key_averages()
+    on_gpu = device.type == "cuda"
+    per_step = sum(e.self_device_time_total if on_gpu else e.self_cpu_time_total for e in events) / cfg.profile.steps
+    sort = "self_device_time_total" if on_gpu else "self_cpu_time_total"
+    return (f"{'device' if on_gpu else 'host'} time per step: {per_step / 1000:.2f} ms "
+            f"(over {cfg.profile.steps} eager batches after {cfg.warmup})\n\n"
+            + events.table(sort_by=sort, row_limit=cfg.profile.rows))
 
 
 def time_plain_loop(train_cfg: DictConfig, cfg: DictConfig, datamodule, device: torch.device, captured: bool = False) -> float:
@@ -267,13 +312,15 @@ def table(rows: list[dict], device: torch.device, precision: str) -> str:
         f"ratio to the eager plain loop | s/epoch | {memory} | domain FID time (samples) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['case']} | {r['step']} | {r['data']} | {r['batch']} | {r['condgan_img_s']:.0f} | {r['plain_img_s']:.0f} | "
-            f"{r['condgan_step_ms']:.2f} / {r['plain_step_ms']:.2f} | {r['ratio']:.3f} | {r['ratio_to_plain_eager']:.3f} | "
-            f"{r['epoch_s']:.1f} | {r['peak_mib']:.0f} | {r['fid_s']:.1f} s ({r['fid_samples']}) |"
-        )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + [table_row(r) for r in rows]) + "\n"
+
+
+def table_row(r: dict) -> str:
+    return (
+        f"| {r['case']} | {r['step']} | {r['data']} | {r['batch']} | {r['condgan_img_s']:.0f} | {r['plain_img_s']:.0f} | "
+        f"{r['condgan_step_ms']:.2f} / {r['plain_step_ms']:.2f} | {r['ratio']:.3f} | {r['ratio_to_plain_eager']:.3f} | "
+        f"{r['epoch_s']:.1f} | {r['peak_mib']:.0f} | {r['fid_s']:.1f} s ({r['fid_samples']}) |"
+    )
 
 
 def bench(cfg: DictConfig) -> list[dict]:
@@ -281,13 +328,21 @@ def bench(cfg: DictConfig) -> list[dict]:
     device, output = resolve_device(cfg.device), Path(cfg.output)
     if cfg.cuda_graph and device.type != "cuda":
         log.info("bench: cuda_graph rows need a CUDA device; on %s only the eager step is timed", device.type)
-    rows = [row for case in cfg.cases for row in run_case(cfg, case, device)]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for case in cfg.cases:
+        for row in run_case(cfg, case, device):
+            log.info("timed: %s", table_row(row))  # before the table, which a run cut short would not print
+            rows.append(row)
+        if cfg.profile.steps:
+            path = output.parent / f"profile_{re.sub(r'[^A-Za-z0-9]+', '_', case.name).strip('_')}.txt"
+            path.write_text(profile_condgan(case_config(cfg, case), cfg, device))
+            log.info("operator profile of %s: %s", case.name, path)
     text = table(rows, device, cfg.precision)
     sweeps = [time_sweep(cfg, n) for n in cfg.sweep.concurrency]
     if sweeps:
         text += "\n" + sweep_table(sweeps, cfg)
     print(text)
-    output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     return rows
 
