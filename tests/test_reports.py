@@ -102,6 +102,9 @@ def test_folders_report_each_runs_chosen_checkpoint_else_its_last(tmp_path, capl
     sweep = tmp_path / "sweep"
     assert find_checkpoints(sweep, "best") == [sweep / "0/checkpoints/best.ckpt", sweep / "1/checkpoints/last.ckpt"]
     assert "has no checkpoints/best.ckpt: using its last.ckpt" in caplog.text
+    assert f"{sweep / '2'} skipped: no checkpoints/best.ckpt or last.ckpt" in caplog.text
     assert find_checkpoints(sweep / "1", "best") == [sweep / "1/checkpoints/last.ckpt"]
     with pytest.raises(CheckpointError, match="no checkpoints/best.ckpt or last.ckpt"):
         find_checkpoints(sweep / "2", "best")
+    with pytest.raises(CheckpointError, match="no checkpoints/last.ckpt under"):
+        find_checkpoints(sweep / "2", "last")

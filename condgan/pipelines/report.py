@@ -79,13 +79,18 @@ def find_checkpoints(path: str | Path, which: str) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise CheckpointError(f"{path} not found; pass ckpt_path=<a .ckpt file, a run folder or a multirun folder>")
+    wanted = f"checkpoints/{which}.ckpt" + ("" if which == "last" else " or last.ckpt")
     runs = [path] if (path / "checkpoints").is_dir() else sorted(
         folder.parent for folder in path.rglob("checkpoints") if folder.is_dir())
-    found = [ckpt for ckpt in (run_checkpoint(run, which) for run in runs) if ckpt is not None]
+    found = []
+    for run in runs:
+        ckpt = run_checkpoint(run, which)
+        if ckpt is None:
+            log.warning("%s skipped: no %s", run, wanted)
+        else:
+            found.append(ckpt)
     if not found:
-        raise CheckpointError(
-            f"no checkpoints/{which}.ckpt or last.ckpt under {path}; pass a .ckpt file, a run or a multirun folder"
-        )
+        raise CheckpointError(f"no {wanted} under {path}; pass a .ckpt file, a run or a multirun folder")
     return found
 
 
