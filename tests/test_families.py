@@ -5,14 +5,16 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
+from condgan.models.adversarial import AdversarialModule
+from condgan.models.autoencoder import AutoencoderModule
 from condgan.nets.channel_padding import ChannelPaddedConv2d
 from condgan.nets.projgan import ProjDiscriminator
 from condgan.pipelines.train import train
-from tests.test_configs import image_options
+from tests.test_configs import built_class, image_options
 
 FAMILIES = image_options("model")  # the arithmetic sequence models have their own tests (test_seq2seq.py)
-AUTOENCODERS = ["cae", "cvae", "cvae_conv", "vae"]
-GANS = [family for family in FAMILIES if family not in AUTOENCODERS]
+AUTOENCODERS = [family for family in FAMILIES if issubclass(built_class("model", family), AutoencoderModule)]
+GANS = [family for family in FAMILIES if issubclass(built_class("model", family), AdversarialModule)]
 # epochs of the 24-images-per-class glyph set for the learning test: families with a small learning
 # rate (wgan: RMSprop 5e-5) or dense layers that move slowly (cgan_mlp) get a longer run
 LEARNING_EPOCHS = {"cgan_mlp": 40, "wgan": 10}
