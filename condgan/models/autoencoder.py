@@ -76,9 +76,7 @@ class AutoencoderModule(GenerativeModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         terms = self.losses(*batch)
-        if self.logging_step(batch_idx):
-            logged = {f"train/{k}": v for k, v in terms.items()}
-            self.log_training_values(logged, batch_idx, logged, "lower model.optim.lr or check the data")
+        self.log_loss_terms(terms, batch_idx, "lower model.optim.lr or check the data")
         return terms["loss"]
 
     def validation_step(self, batch, batch_idx: int) -> None:

@@ -71,6 +71,13 @@ class RecordedModule(L.LightningModule):
         if rest:
             self.log_dict(rest)
 
+    def log_loss_terms(self, terms: Mapping[str, torch.Tensor], batch_idx: int, advice: str) -> None:
+        """On a :meth:`logging_step`, ``terms`` checked and logged as ``train/<name>``, all on the
+        progress bar (:meth:`log_training_values`): the single-optimiser families' training logs."""
+        if self.logging_step(batch_idx):
+            logged = {f"train/{name}": value for name, value in terms.items()}
+            self.log_training_values(logged, batch_idx, logged, advice)
+
     def on_train_start(self) -> None:
         """Under data parallelism, give every rank its own random stream (noise draws, dropout):
         the global seed plus the rank. Parameters stay identical (DDP broadcasts rank 0's). On one

@@ -66,9 +66,7 @@ class SequenceModule(RecordedModule, ABC):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         terms = self.losses(batch)
-        if self.logging_step(batch_idx):
-            logged = {f"train/{k}": v for k, v in terms.items()}
-            self.log_training_values(logged, batch_idx, logged, "lower model.optimizer.lr")
+        self.log_loss_terms(terms, batch_idx, "lower model.optimizer.lr")
         return terms["loss"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
