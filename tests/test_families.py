@@ -5,8 +5,10 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
+from condgan.errors import ConfigError
 from condgan.models.adversarial import AdversarialModule
 from condgan.models.autoencoder import AutoencoderModule
+from condgan.models.base import check_compiled_layout
 from condgan.nets.channel_padding import ChannelPaddedConv2d
 from condgan.nets.projgan import ProjDiscriminator
 from condgan.pipelines.train import train
@@ -184,6 +186,21 @@ def test_compile_and_channels_last_switches(train_config, family):
     assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
     assert all(child._compiled_call_impl is not None for child in module.children())
     assert not any("_orig_mod" in key for key in module.state_dict()), "checkpoints keep their names"
+
+
+@pytest.mark.parametrize(("device", "version", "refused"), [
+    ("cuda", "2.11.0+cu130", True), ("cuda", "2.14.1", False), ("cpu", "2.11.0", False),
+])
+def test_compile_with_channels_last_is_refused_where_torch_fails_it(device, version, refused):
+    """torch 2.11's compiled conv backward fails a stride assertion on CUDA with channels-last
+    weights (measured on an H200); the switch pair is refused there with what to do."""
+    if refused:
+        with pytest.raises(ConfigError, match="set model.channels_last=false"):
+            check_compiled_layout(torch.device(device), {}, True, version)
+    else:
+        check_compiled_layout(torch.device(device), {}, True, version)
+    check_compiled_layout(torch.device(device), None, True, version)
+    check_compiled_layout(torch.device(device), {}, False, version)
 
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -220,11 +220,28 @@ class GenerativeModule(RecordedModule, ABC):
         """Config switches applied once the model is on its device: ``channels_last`` memory format
         of the conv weights, and ``torch.compile`` (with the ``compile`` options) of every network,
         in place, so checkpoints keep their parameter names."""
+        check_compiled_layout(self.device, self.compile_options, self.channels_last)
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
         if self.compile_options is not None:
             for network in self.children():
                 network.compile(**self.compile_options)
+
+
+# the first torch whose compiled conv backward predicts cuDNN's channels-last strides (pytorch/pytorch#171622)
+COMPILED_CHANNELS_LAST_TORCH = "2.14"
+
+
+def check_compiled_layout(device: torch.device, compile_options: Mapping | None, channels_last: bool,
+                          torch_version: str = torch.__version__) -> None:
+    """Refuse ``compile`` with ``channels_last`` on CUDA where torch's compiled conv backward fails
+    (a stride assertion on the first batch: torch 2.11 on an H200)."""
+    if (channels_last and compile_options is not None and device.type == "cuda"
+            and torch.torch_version.TorchVersion(torch_version) < COMPILED_CHANNELS_LAST_TORCH):
+        raise ConfigError(
+            f"model.compile with model.channels_last fails on CUDA before torch {COMPILED_CHANNELS_LAST_TORCH} "
+            f"(this is {torch_version}): set model.channels_last=false (inductor picks conv layouts itself) or upgrade torch"
+        )
 
 
 def check_truncation(threshold: float | None) -> None:

@@ -4,10 +4,9 @@ A GAN batch of small networks launches a few hundred tiny kernels; replaying the
 takes Python, the autograd engine and the launch queue out of the step. :class:`GraphedBatch` owns
 the static input buffers and one graph per variant of the batch (with or without the generator
 step, with or without the lazy R1 term): each variant's first batches run eagerly on a side stream,
-under the capture's own autocast settings (lazy optimiser state, cuDNN plans, ``torch.compile``'s
-compilation of the networks for exactly what the capture will run), then it is captured and
-replayed after that. Batches of another shape (an epoch's short last batch) are not its business: the
-caller runs them eagerly.
+under the capture's own autocast settings (lazy optimiser state, cuDNN plans), then it is
+captured and replayed after that. Batches of another shape (an epoch's short last batch) are not
+its business: the caller runs them eagerly.
 """
 
 from collections.abc import Callable, Hashable

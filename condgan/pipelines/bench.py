@@ -299,8 +299,11 @@ def sweep_table(rows: list[dict], cfg: DictConfig) -> str:
         "| trials at once | runs | wall s | runs per hour |",
         "|---|---|---|---|",
     ]
-    lines += [f"| {r['concurrency']} | {r['trials']} | {r['seconds']:.1f} | {r['runs_per_hour']:.0f} |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + [sweep_row(r) for r in rows]) + "\n"
+
+
+def sweep_row(r: dict) -> str:
+    return f"| {r['concurrency']} | {r['trials']} | {r['seconds']:.1f} | {r['runs_per_hour']:.0f} |"
 
 
 def table(rows: list[dict], device: torch.device, precision: str) -> str:
@@ -339,7 +342,10 @@ def bench(cfg: DictConfig) -> list[dict]:
             path.write_text(profile_condgan(case_config(cfg, case), cfg, device))
             log.info("operator profile of %s: %s", case.name, path)
     text = table(rows, device, cfg.precision)
-    sweeps = [time_sweep(cfg, n) for n in cfg.sweep.concurrency]
+    sweeps = []
+    for concurrency in cfg.sweep.concurrency:
+        sweeps.append(time_sweep(cfg, concurrency))
+        log.info("timed sweep: %s", sweep_row(sweeps[-1]))
     if sweeps:
         text += "\n" + sweep_table(sweeps, cfg)
     print(text)
