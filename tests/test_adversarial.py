@@ -344,7 +344,7 @@ def test_grad_clip_bounds_gradient_norms(train_config):
 @pytest.mark.parametrize(
     "override,message",
     [("model.n_critic=0", "n_critic"), ("model.ema_decay=1.5", "ema_decay"),
-     ("model.optim.generator.name=sgd", "unknown optimizer"), ("model.loss=minimax", "unknown loss")],
+     ("model.optim.generator._target_=torch.optim.NoSuch", "is not a torch optimizer class"), ("model.loss=minimax", "unknown loss")],
 )
 def test_bad_adversarial_settings_are_config_errors(train_config, override, message):
     from condgan.pipelines.common import user_error

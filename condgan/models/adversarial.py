@@ -19,29 +19,10 @@ from condgan.errors import ConfigError
 from condgan.models import losses
 from condgan.models.base import GenerativeModule
 from condgan.models.cuda_graph import GraphedBatch, portable_optimizer_state, prepare_optimizer_for_capture
+from condgan.models.optimizers import optimizer_class
 from condgan.nets.diffaugment import DiffAugment
 from condgan.nets.init import init_weights
 
-# devices with a fused Adam kernel: one kernel (or one vectorised loop) updates every tensor of a
-# network, where torch's default runs several multi-tensor kernels (CUDA) or a loop per tensor (CPU)
-FUSED_ADAM_DEVICES = ("cuda", "cpu")
-
-
-def adam(params, cfg: Mapping) -> torch.optim.Adam:
-    """Adam with ``cfg``'s lr and betas; ``fused``: true, false, or auto (the default): fused where
-    every parameter lives on a device with a fused kernel (:meth:`AdversarialModule.configure_optimizers`
-    turns auto off under fp16's gradient scaler)."""
-    params = list(params)
-    fused = cfg.get("fused", "auto")
-    if fused == "auto":
-        fused = bool(params) and all(param.device.type in FUSED_ADAM_DEVICES for param in params)
-    return torch.optim.Adam(params, lr=cfg["lr"], betas=tuple(cfg.get("betas", (0.9, 0.999))), fused=bool(fused))
-
-
-OPTIMIZERS = {
-    "adam": adam,
-    "rmsprop": lambda params, cfg: torch.optim.RMSprop(params, lr=cfg["lr"]),
-}
 # Lightning's precision plugins whose manual backward and optimiser step add nothing to torch's own
 # (no gradient scaler, no sharding); see plain_optimizer_steps
 PLAIN_PRECISIONS = (Precision, MixedPrecision, HalfPrecision, DoublePrecision)
@@ -111,8 +92,8 @@ class AdversarialModule(GenerativeModule):
       of real and generated images before D, in D's step and in G's step;
     - families add their own loss terms by overriding :meth:`discriminate` (for auxiliary D
       outputs), :meth:`discriminator_terms` and :meth:`generator_terms`;
-    - ``optim``: per network ``{name: adam|rmsprop, lr, betas}`` (separate rates = TTUR; Adam's
-      ``fused`` defaults to auto: torch's fused kernel on CUDA and CPU);
+    - ``optim``: per network, any torch optimiser's ``_target_`` and settings (separate rates =
+      TTUR; ``fused: auto``: torch's fused kernel on CUDA and CPU; :mod:`condgan.models.optimizers`);
       ``lr_schedule``: null or ``{name: linear|cosine, final_factor}``, set before every step from
       the fraction of the run done: of ``trainer.max_epochs``, or of ``trainer.max_time`` when
       ``max_epochs`` is -1;
@@ -195,8 +176,7 @@ class AdversarialModule(GenerativeModule):
         if lr_schedule and lr_schedule.get("name") not in SCHEDULES:
             raise ConfigError(f"unknown lr_schedule {lr_schedule.get('name')!r}; choose one of {', '.join(SCHEDULES)}")
         for net in ("generator", "discriminator"):
-            if optim[net].get("name", "adam") not in OPTIMIZERS:
-                raise ConfigError(f"unknown optimizer {optim[net]['name']!r} for the {net}; choose one of {', '.join(OPTIMIZERS)}")
+            optimizer_class(optim[net], f"model.optim.{net}")
         self.automatic_optimization = False
         self.noise_dim = noise_dim
         self.optim = optim
@@ -298,11 +278,6 @@ class AdversarialModule(GenerativeModule):
         if not self.aux_weight:
             return {}
         return {"class": self.aux_weight * F.cross_entropy(fake_aux, class_column(labels))}
-
-    def gradient_scaler(self) -> torch.amp.GradScaler | None:
-        """The trainer's fp16 gradient scaler (``16-mixed`` precision), else None."""
-        scaler = getattr(self._trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
-        return scaler if scaler is not None and scaler.is_enabled() else None
 
     def loss_scale(self) -> float:
         """The fp16 gradient scaler's current scale under ``16-mixed`` precision, else 1."""
@@ -612,10 +587,7 @@ class AdversarialModule(GenerativeModule):
     def configure_optimizers(self):
         optimizers = []
         for net in ("generator", "discriminator"):
-            settings = dict(self.optim[net])
-            if settings.get("fused", "auto") == "auto" and self.gradient_scaler() is not None:
-                settings["fused"] = False  # fp16's scaler: Lightning clips gradients only of unfused steps
-            optimizers.append(OPTIMIZERS[settings.get("name", "adam")](getattr(self, net).parameters(), settings))
+            optimizers.append(self.build_optimizer(self.optim[net], getattr(self, net).parameters(), f"model.optim.{net}"))
         self._budget_timer = None
         epochs = self.trainer.max_epochs if self.trainer is not None else -1
         if self.lr_schedule and (not epochs or epochs < 1):

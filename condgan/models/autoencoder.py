@@ -8,6 +8,7 @@ from torch import nn
 
 from condgan.errors import ConfigError
 from condgan.models.base import GenerativeModule
+from condgan.models.optimizers import optimizer_class
 
 RECON_LOSSES = ("bce", "mse")
 
@@ -33,6 +34,7 @@ class AutoencoderModule(GenerativeModule):
         if recon_loss not in RECON_LOSSES:
             raise ConfigError(f"unknown recon_loss {recon_loss!r}; choose one of {', '.join(RECON_LOSSES)}")
         self.latent_dim = latent_dim
+        optimizer_class(optim, "model.optim")
         self.optim = optim
         self.variational = variational
         self.kl_weight = kl_weight
@@ -83,4 +85,4 @@ class AutoencoderModule(GenerativeModule):
         self.log_dict({f"val/{k}": v for k, v in self.losses(*batch).items()}, on_epoch=True, sync_dist=True)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.optim["lr"], betas=tuple(self.optim.get("betas", (0.9, 0.999))))
+        return self.build_optimizer(self.optim, self.parameters(), "model.optim")

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from condgan.errors import ConfigError, LabelRangeError, NonFiniteLossError
+from condgan.models.optimizers import build_optimizer
 from condgan.nets.labels import label_weights
 
 CHECKPOINT_KEY = "condgan"
@@ -37,6 +38,16 @@ class RecordedModule(L.LightningModule):
                 yield
         finally:
             self.train(was_training)
+
+    def gradient_scaler(self) -> torch.amp.GradScaler | None:
+        """The trainer's fp16 gradient scaler (``16-mixed`` precision), else None."""
+        scaler = getattr(self._trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+        return scaler if scaler is not None and scaler.is_enabled() else None
+
+    def build_optimizer(self, settings: Mapping, params: Iterable[torch.nn.Parameter], where: str) -> torch.optim.Optimizer:
+        """The optimiser that the config ``settings`` (at ``where``) describes, for ``params``
+        (:func:`condgan.models.optimizers.build_optimizer`; no fused kernel under fp16's scaler)."""
+        return build_optimizer(settings, params, where, scaler_on=self.gradient_scaler() is not None)
 
     def batches_done(self) -> int:
         """Training batches done, this one included: the optimiser steps so far plus one (a module

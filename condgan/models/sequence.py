@@ -5,7 +5,6 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
-import hydra
 import lightning as L
 import torch
 
@@ -15,6 +14,7 @@ from condgan.errors import ConfigError
 from condgan.models.adversarial import schedule_factor
 from condgan.models.base import CHECKPOINT_KEY, RecordedModule
 from condgan.models.checkpoint import import_class
+from condgan.models.optimizers import optimizer_class
 
 
 class SequenceModule(RecordedModule, ABC):
@@ -36,6 +36,7 @@ class SequenceModule(RecordedModule, ABC):
         super().__init__()
         self.query_width, self.answer_width = widths(operand_max)
         self.optimizer_settings = dict(optimizer)
+        optimizer_class(self.optimizer_settings, "model.optimizer")
         self.lr_decay = dict(lr_decay) if lr_decay else None
 
     @abstractmethod
@@ -75,7 +76,7 @@ class SequenceModule(RecordedModule, ABC):
                       batch_size=len(batch["value"]))
 
     def configure_optimizers(self):
-        optimizer = hydra.utils.instantiate(self.optimizer_settings, params=self.parameters())
+        optimizer = self.build_optimizer(self.optimizer_settings, self.parameters(), "model.optimizer")
         if self.lr_decay is None:
             return optimizer
         total = self.trainer.estimated_stepping_batches
