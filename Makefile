@@ -4,7 +4,7 @@ PYTHON := $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,python3)
 CKPT ?=
 ARGS ?=
 
-.PHONY: help install train test test-all eval bench leaderboard tensorboard clean
+.PHONY: help install train test test-all lint format eval bench leaderboard tensorboard clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,6 +22,12 @@ test:  ## the fast tests (CPU, offline; every test but those marked slow), one w
 
 test-all:  ## every test, the slow ones too (what CI runs)
 	$(PYTHON) -m pytest -n auto --dist worksteal --durations=10
+
+lint:  ## check the code style without changing anything (ruff; settings in pyproject.toml; also a test)
+	$(PYTHON) -m ruff format --check && $(PYTHON) -m ruff check
+
+format:  ## rewrite the code in the pinned style (ruff format, then the fixable lint rules)
+	$(PYTHON) -m ruff format && $(PYTHON) -m ruff check --fix
 
 eval:  ## report on a checkpoint, a run or a multirun folder: make eval CKPT=logs/train/runs/<run>
 	@test -n "$(CKPT)" || { echo "make eval: set CKPT=<a .ckpt file, a run folder or a multirun folder>"; exit 2; }

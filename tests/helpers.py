@@ -33,8 +33,16 @@ def pattern_images(labels: np.ndarray, size: int = 28) -> np.ndarray:
     return images
 
 
-def write_mnist_style(folder: Path, n_train: int, n_test: int, num_classes: int, gzipped: bool,
-                      prefix: str = "", label_offset: int = 0, seed: int = 0) -> dict:
+def write_mnist_style(
+    folder: Path,
+    n_train: int,
+    n_test: int,
+    num_classes: int,
+    gzipped: bool,
+    prefix: str = "",
+    label_offset: int = 0,
+    seed: int = 0,
+) -> dict:
     """Write the four IDX files of an MNIST-style dataset; returns the arrays written."""
     rng = np.random.default_rng(seed)
     written = {}
@@ -65,8 +73,9 @@ def write_k49(folder: Path, n_train: int, n_test: int, num_classes: int = 49, se
     return written
 
 
-def write_image_folder(folder: Path, counts: dict[str, int], size: tuple[int, int] = (48, 40),
-                       suffix: str = ".png", seed: int = 0) -> dict[str, list[Path]]:
+def write_image_folder(
+    folder: Path, counts: dict[str, int], size: tuple[int, int] = (48, 40), suffix: str = ".png", seed: int = 0
+) -> dict[str, list[Path]]:
     """``counts[name]`` RGB images in ``folder/name/`` (``name=""``: ``folder`` itself), each a
     solid colour that encodes its folder, so decoded classes can be checked by colour."""
     from PIL import Image

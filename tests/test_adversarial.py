@@ -13,12 +13,24 @@ from condgan.errors import ConfigError
 from condgan.models import losses
 
 
-def fit(model, batches: int, epochs: int = 1, callbacks=(), batch_size: int = 8, accelerator: str = "cpu", **trainer_args):
+def fit(
+    model, batches: int, epochs: int = 1, callbacks=(), batch_size: int = 8, accelerator: str = "cpu", **trainer_args
+):
     trainer_args.setdefault("log_every_n_steps", 1)
-    data = TensorDataset(torch.rand(batches * batch_size, 1, 28, 28) * 2 - 1, torch.randint(26, (batches * batch_size,)))
-    trainer = L.Trainer(accelerator=accelerator, devices=1, max_epochs=epochs, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=list(callbacks),
-                        **trainer_args)
+    data = TensorDataset(
+        torch.rand(batches * batch_size, 1, 28, 28) * 2 - 1, torch.randint(26, (batches * batch_size,))
+    )
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=list(callbacks),
+        **trainer_args,
+    )
     trainer.fit(model, train_dataloaders=DataLoader(data, batch_size=batch_size))
     return trainer
 
@@ -53,7 +65,9 @@ def test_loss_values_match_their_definitions():
     real, fake = torch.tensor([2.0, -0.5]), torch.tensor([0.5, -3.0])
     assert torch.isclose(losses.discriminator_loss("hinge", real, fake), torch.tensor((0 + 1.5) / 2 + (1.5 + 0) / 2))
     assert torch.isclose(losses.discriminator_loss("wasserstein", real, fake), fake.mean() - real.mean())
-    assert torch.isclose(losses.discriminator_loss("lsgan", real, fake), torch.tensor(0.5 * ((1.0 + 2.25) / 2 + (0.25 + 9) / 2)))
+    assert torch.isclose(
+        losses.discriminator_loss("lsgan", real, fake), torch.tensor(0.5 * ((1.0 + 2.25) / 2 + (0.25 + 9) / 2))
+    )
     assert torch.isclose(losses.generator_loss("hinge", fake), -fake.mean())
     assert torch.isclose(losses.generator_loss("lsgan", fake), torch.tensor(0.5 * (0.25 + 16) / 2))
     bce = losses.discriminator_loss("bce", torch.zeros(3), torch.zeros(3))
@@ -84,7 +98,9 @@ def test_r1_penalty_equals_its_definition():
 def deep_small_critic(scale: float) -> nn.Module:
     """Three linear layers with every weight ``scale``: input gradients of ~4096 scale^3, which
     underflow in fp16 for small ``scale``."""
-    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 64, bias=False), nn.Linear(64, 64, bias=False), nn.Linear(64, 1, bias=False))
+    net = nn.Sequential(
+        nn.Flatten(), nn.Linear(16, 64, bias=False), nn.Linear(64, 64, bias=False), nn.Linear(64, 1, bias=False)
+    )
     for layer in net[1:]:
         nn.init.constant_(layer.weight, scale)
     return net
@@ -108,8 +124,10 @@ def fp16_plugin(init_scale: float):
     return MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu", init_scale=init_scale))
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
+@pytest.mark.parametrize(
+    "device",
+    ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"))],
+)
 def test_under_16_mixed_grad_clip_bounds_the_unscaled_gradients_and_penalties_see_the_scale(train_config, device):
     """On the CPU through Lightning's fp16 plugin with a CPU gradient scaler (Trainer refuses
     precision=16-mixed there), on a GPU as users run it."""
@@ -119,8 +137,17 @@ def test_under_16_mixed_grad_clip_bounds_the_unscaled_gradients_and_penalties_se
     class Norms(L.Callback):
         def on_train_start(self, trainer, pl_module):
             for opt in trainer.optimizers:
-                opt.register_step_post_hook(lambda o, *_: norms.append(float(torch.norm(torch.stack(
-                    [p.grad.norm() for g in o.param_groups for p in g["params"] if p.grad is not None])))))
+                opt.register_step_post_hook(
+                    lambda o, *_: norms.append(
+                        float(
+                            torch.norm(
+                                torch.stack(
+                                    [p.grad.norm() for g in o.param_groups for p in g["params"] if p.grad is not None]
+                                )
+                            )
+                        )
+                    )
+                )
 
         def on_train_batch_start(self, trainer, pl_module, *_):
             scales.append(pl_module.loss_scale())
@@ -142,7 +169,9 @@ class Recorder(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, *_):
         metrics = trainer.callback_metrics
-        self.rows.append((trainer.global_step, *(float(metrics[k]) for k in ("train/d_loss", "train/g_loss") if k in metrics)))
+        self.rows.append(
+            (trainer.global_step, *(float(metrics[k]) for k in ("train/d_loss", "train/g_loss") if k in metrics))
+        )
 
 
 class BackwardHookRecorder(Recorder):
@@ -275,7 +304,9 @@ def test_schedule_factors_run_from_one_to_the_final_factor(name, halfway):
 
     schedule = {"name": name, "final_factor": 0.1}
     assert schedule_factor(schedule, 0.0) == 1.0 and math.isclose(schedule_factor(schedule, 1.0), 0.1)
-    assert math.isclose(schedule_factor(schedule, 0.5), halfway) and schedule_factor(schedule, 2.0) == schedule_factor(schedule, 1.0)
+    assert math.isclose(schedule_factor(schedule, 0.5), halfway) and schedule_factor(schedule, 2.0) == schedule_factor(
+        schedule, 1.0
+    )
 
 
 def test_lr_schedule_without_max_epochs_decays_over_the_time_budget(train_config):
@@ -333,9 +364,15 @@ def test_grad_clip_bounds_gradient_norms(train_config):
     class Norms(L.Callback):
         def on_train_start(self, trainer, pl_module):
             for opt in trainer.optimizers:
-                opt.register_step_post_hook(lambda o, *_: norms.append(
-                    torch.norm(torch.stack([p.grad.norm() for g in o.param_groups for p in g["params"] if p.grad is not None]))
-                ))
+                opt.register_step_post_hook(
+                    lambda o, *_: norms.append(
+                        torch.norm(
+                            torch.stack(
+                                [p.grad.norm() for g in o.param_groups for p in g["params"] if p.grad is not None]
+                            )
+                        )
+                    )
+                )
 
     fit(model, batches=2, callbacks=[Norms()])
     assert len(norms) == 4 and max(norms) <= 0.01 + 1e-6
@@ -343,8 +380,12 @@ def test_grad_clip_bounds_gradient_norms(train_config):
 
 @pytest.mark.parametrize(
     "override,message",
-    [("model.n_critic=0", "n_critic"), ("model.ema_decay=1.5", "ema_decay"),
-     ("model.optim.generator._target_=torch.optim.NoSuch", "is not a torch optimizer class"), ("model.loss=minimax", "unknown loss")],
+    [
+        ("model.n_critic=0", "n_critic"),
+        ("model.ema_decay=1.5", "ema_decay"),
+        ("model.optim.generator._target_=torch.optim.NoSuch", "is not a torch optimizer class"),
+        ("model.loss=minimax", "unknown loss"),
+    ],
 )
 def test_bad_adversarial_settings_are_config_errors(train_config, override, message):
     from condgan.pipelines.common import user_error

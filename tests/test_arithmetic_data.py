@@ -99,8 +99,9 @@ def test_image_queries_show_their_characters_and_never_repeat(tmp_path, data_dir
 def test_the_character_reader_reads_image_queries_and_answers(tmp_path, data_dir):
     datamodule = arithmetic(tmp_path, data_dir, "data.query_form=image", "data.answer_form=image")
     cfg = compose_config("train", ["metrics.character_reader.batch_size=32"], tmp_path, data_dir)
-    reader = character_reader(datamodule, OmegaConf.to_container(cfg.metrics.character_reader, resolve=True),
-                              data_dir / "classifiers")
+    reader = character_reader(
+        datamodule, OmegaConf.to_container(cfg.metrics.character_reader, resolve=True), data_dir / "classifiers"
+    )
     assert reader.test_accuracy > 0.95
     batch = next(iter(datamodule.test_dataloader()))
     for side in ("query", "answer"):
@@ -111,8 +112,12 @@ def test_the_character_reader_reads_image_queries_and_answers(tmp_path, data_dir
 def test_digits_come_from_the_digit_source_class_of_each_character(tmp_path, data_dir):
     root = tmp_path / "mnist"
     write_mnist_style(root, 200, 60, num_classes=10, gzipped=True)
-    datamodule = arithmetic(tmp_path, data_dir, "data.query_form=image", digits=[
-        "data@data.digits=mnist", f"data.digits.root={root}", "data.digits.download=false"])
+    datamodule = arithmetic(
+        tmp_path,
+        data_dir,
+        "data.query_form=image",
+        digits=["data@data.digits=mnist", f"data.digits.root={root}", "data.digits.download=false"],
+    )
     assert datamodule.digit_source().name == "mnist"
     batch = next(iter(datamodule.train_dataloader()))
     digits = (batch["query"] >= CHARACTERS.index("0")) & (batch["query"] <= CHARACTERS.index("9"))
@@ -121,11 +126,17 @@ def test_digits_come_from_the_digit_source_class_of_each_character(tmp_path, dat
     assert torch.equal((images[:, 1, 1:] > 0).sum(1), batch["query"][digits] - CHARACTERS.index("0") + 1)
 
 
-@pytest.mark.parametrize("settings,message", [
-    ({"operand_max": 100}, "data.operand_max=100: queries have operands of at most two digits; use a whole number in"),
-    ({"operators": "*"}, "data.operators='*': use '+-', '+' or '-'"),
-    ({"query_form": "audio"}, "data.query_form='audio': use text or image"),
-])
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        (
+            {"operand_max": 100},
+            "data.operand_max=100: queries have operands of at most two digits; use a whole number in",
+        ),
+        ({"operators": "*"}, "data.operators='*': use '+-', '+' or '-'"),
+        ({"query_form": "audio"}, "data.query_form='audio': use text or image"),
+    ],
+)
 def test_bad_arithmetic_settings_are_one_line_errors(settings, message):
     with pytest.raises(ConfigError, match=re.escape(message)) as err:
         ArithmeticDataModule(digits={}, **settings)
@@ -134,5 +145,11 @@ def test_bad_arithmetic_settings_are_one_line_errors(settings, message):
 
 def test_a_digit_source_without_ten_classes_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="data.digits must be a 10-class digit dataset"):
-        instantiate(compose_config("train", ["data=arithmetic", "model=seq2seq_text", "data@data.digits=glyphs",
-                                             "data.query_form=image"], tmp_path, tmp_path).data).digit_source()
+        instantiate(
+            compose_config(
+                "train",
+                ["data=arithmetic", "model=seq2seq_text", "data@data.digits=glyphs", "data.query_form=image"],
+                tmp_path,
+                tmp_path,
+            ).data
+        ).digit_source()

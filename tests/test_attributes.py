@@ -44,8 +44,14 @@ def test_style_changes_the_image_and_grids_show_each_style_with_the_same_noise(t
 
 @pytest.mark.slow
 def test_a_style_conditioned_gan_draws_thicker_strokes_for_the_thick_style(train_config):
-    cfg = train_config("model=cgan", STYLE, "trainer.max_epochs=6", "data.samples_per_class=60",
-                       "callbacks.domain_metrics=null", "callbacks.model_checkpoint_best=null")
+    cfg = train_config(
+        "model=cgan",
+        STYLE,
+        "trainer.max_epochs=6",
+        "data.samples_per_class=60",
+        "callbacks.domain_metrics=null",
+        "callbacks.model_checkpoint_best=null",
+    )
     model = train(cfg).lightning_module
     classes = torch.arange(26).repeat_interleave(20)
     with model.evaluating():
@@ -64,8 +70,18 @@ def test_a_style_conditioned_checkpoint_gets_a_full_report(train_config, tmp_pat
     from tests.conftest import compose_config
 
     train(train_config("model=cvae", STYLE, "debug=limit", "trainer.max_epochs=1"))
-    cfg = compose_config("eval", [f"ckpt_path={tmp_path}", "samples_per_class=4", "device=cpu",
-                                  "metrics.kid_subset_size=20", "metrics.kid_subsets=2"], tmp_path / "eval", data_dir)
+    cfg = compose_config(
+        "eval",
+        [
+            f"ckpt_path={tmp_path}",
+            "samples_per_class=4",
+            "device=cpu",
+            "metrics.kid_subset_size=20",
+            "metrics.kid_subsets=2",
+        ],
+        tmp_path / "eval",
+        data_dir,
+    )
     report = evaluate(cfg)
     assert report["attributes"] == {"style": 2} and len(report["metrics"]["domain"]["per_class_fid"]) == 26
     samples = np.load(tmp_path / "eval" / "samples.npz")

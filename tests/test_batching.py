@@ -23,12 +23,24 @@ def test_epoch_batch_sampler_is_a_seeded_permutation_per_epoch():
 
 
 def test_device_resident_batches_equal_the_dataloader_batches(tmp_path):
-    dm = GlyphsDataModule(str(tmp_path), num_classes=26, channels=1, image_size=28, samples_per_class=8,
-                          test_samples_per_class=2, batch_size=16, on_device=False)
+    dm = GlyphsDataModule(
+        str(tmp_path),
+        num_classes=26,
+        channels=1,
+        image_size=28,
+        samples_per_class=8,
+        test_samples_per_class=2,
+        batch_size=16,
+        on_device=False,
+    )
     dm.setup("fit")
     loader = dm.train_dataloader()
-    device = DeviceBatches(dm.train_set.images, dm.train_set.labels,
-                           EpochBatchSampler(len(dm.train_set), 16, True, True, dm.hparams.seed), torch.device("cpu"))
+    device = DeviceBatches(
+        dm.train_set.images,
+        dm.train_set.labels,
+        EpochBatchSampler(len(dm.train_set), 16, True, True, dm.hparams.seed),
+        torch.device("cpu"),
+    )
     for epoch in (0, 1):
         loader.sampler.set_epoch(epoch)
         device.sampler.set_epoch(epoch)
@@ -37,9 +49,17 @@ def test_device_resident_batches_equal_the_dataloader_batches(tmp_path):
         assert len(host) == len(resident) == len(loader) == len(device) > 1
         for (hi, hl), (di, dl) in zip(host, resident):
             assert torch.equal(hi, di) and torch.equal(hl, dl)
-    shards = [DeviceBatches(dm.train_set.images, dm.train_set.labels,
-                            EpochBatchSampler(len(dm.train_set), 16, True, True, 0), torch.device("cpu"), rank, 2)
-              for rank in (0, 1)]
+    shards = [
+        DeviceBatches(
+            dm.train_set.images,
+            dm.train_set.labels,
+            EpochBatchSampler(len(dm.train_set), 16, True, True, 0),
+            torch.device("cpu"),
+            rank,
+            2,
+        )
+        for rank in (0, 1)
+    ]
     seen = [torch.cat([labels for _, labels in shard]) for shard in shards]
     assert len(seen[0]) == len(seen[1]) == 16 * (len(dm.train_set) // 16 // 2)
 
@@ -52,8 +72,10 @@ def test_training_with_device_resident_data_runs(train_config):
 
 def test_evaluation_batches_are_padded_so_every_rank_gets_the_same_number():
     images, labels = torch.zeros(5, 1, 2, 2, dtype=torch.uint8), torch.arange(5)
-    shards = [DeviceBatches(images, labels, EpochBatchSampler(5, 2, False, False), torch.device("cpu"), rank, 2)
-              for rank in (0, 1)]
+    shards = [
+        DeviceBatches(images, labels, EpochBatchSampler(5, 2, False, False), torch.device("cpu"), rank, 2)
+        for rank in (0, 1)
+    ]
     assert [len(s) for s in shards] == [2, 2]
     assert [[b.tolist() for _, b in s] for s in shards] == [[[0, 1], [4]], [[2, 3], [0, 1]]]
 

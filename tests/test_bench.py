@@ -9,15 +9,37 @@ from condgan.pipelines.bench import bench
 from tests.conftest import compose_config
 
 
+def tiny_case(model: str) -> str:
+    """A bench case of ``model`` on a few glyphs per class, batch 16."""
+    return (
+        f"{{name: tiny {model}, model: {model}, image_size: 28, batch_size: 16, "
+        "overrides: ['data.samples_per_class=24', 'data.test_samples_per_class=4']}"
+    )
+
+
 def test_tiny_benchmark_compares_condgan_with_the_plain_loop(tmp_path, data_dir):
-    case = "{name: tiny cgan, model: cgan, image_size: 28, batch_size: 16, overrides: ['data.samples_per_class=24', 'data.test_samples_per_class=4']}"
-    cfg = compose_config("bench", ["device=cpu", "steps=3", "warmup=1", "fid_samples=52",
-                                   f"data_root={tmp_path / 'no_fashion_here'}", f"cases=[{case}]",
-                                   f"output={tmp_path / 'bench.md'}"], tmp_path, data_dir)
+    case = tiny_case("cgan")
+    cfg = compose_config(
+        "bench",
+        [
+            "device=cpu",
+            "steps=3",
+            "warmup=1",
+            "fid_samples=52",
+            f"data_root={tmp_path / 'no_fashion_here'}",
+            f"cases=[{case}]",
+            f"output={tmp_path / 'bench.md'}",
+        ],
+        tmp_path,
+        data_dir,
+    )
     [row] = bench(cfg)
     assert row["data"] == "glyphs" and row["batch"] == 16 and row["fid_samples"] == 52 and row["step"] == "eager"
     assert row["condgan_img_s"] > 0 and row["plain_img_s"] > 0
-    assert abs(row["ratio"] - row["condgan_img_s"] / row["plain_img_s"]) < 1e-9 and row["ratio_to_plain_eager"] == row["ratio"]
+    assert (
+        abs(row["ratio"] - row["condgan_img_s"] / row["plain_img_s"]) < 1e-9
+        and row["ratio_to_plain_eager"] == row["ratio"]
+    )
     assert abs(row["condgan_step_ms"] - 1000 * 16 / row["condgan_img_s"]) < 1e-6 and row["plain_step_ms"] > 0
     assert row["epoch_s"] > 0 and row["peak_mib"] > 0 and row["fid_s"] > 0 and row["fid"] > 0
     text = (tmp_path / "bench.md").read_text()
@@ -41,21 +63,45 @@ def test_repeated_timings_alternate_and_the_fastest_of_each_is_reported(tmp_path
 
     monkeypatch.setattr(bench_module, "time_condgan", condgan)
     monkeypatch.setattr(bench_module, "time_plain_loop", plain)
-    case = "{name: tiny cgan, model: cgan, image_size: 28, batch_size: 16, overrides: ['data.samples_per_class=24', 'data.test_samples_per_class=4']}"
-    cfg = compose_config("bench", ["device=cpu", "steps=2", "warmup=1", "fid_samples=26", "repeats=3",
-                                   f"data_root={tmp_path / 'no_fashion_here'}", f"cases=[{case}]",
-                                   f"output={tmp_path / 'bench.md'}"], tmp_path, data_dir)
+    case = tiny_case("cgan")
+    cfg = compose_config(
+        "bench",
+        [
+            "device=cpu",
+            "steps=2",
+            "warmup=1",
+            "fid_samples=26",
+            "repeats=3",
+            f"data_root={tmp_path / 'no_fashion_here'}",
+            f"cases=[{case}]",
+            f"output={tmp_path / 'bench.md'}",
+        ],
+        tmp_path,
+        data_dir,
+    )
     [row] = bench(cfg)
     assert calls == ["condgan", "plain"] * 3
     assert (row["condgan_img_s"], row["plain_img_s"], row["ratio"]) == (300.0, 60.0, 5.0)
 
 
-
 def test_the_bench_profiles_each_cases_operators_when_asked(tmp_path, data_dir):
-    case = "{name: tiny cdcgan, model: cdcgan, image_size: 28, batch_size: 16, overrides: ['data.samples_per_class=24', 'data.test_samples_per_class=4']}"
-    cfg = compose_config("bench", ["device=cpu", "steps=2", "warmup=1", "fid_samples=52", "profile.steps=2",
-                                   "profile.rows=6", f"data_root={tmp_path / 'no_fashion_here'}", f"cases=[{case}]",
-                                   f"output={tmp_path / 'bench.md'}"], tmp_path, data_dir)
+    case = tiny_case("cdcgan")
+    cfg = compose_config(
+        "bench",
+        [
+            "device=cpu",
+            "steps=2",
+            "warmup=1",
+            "fid_samples=52",
+            "profile.steps=2",
+            "profile.rows=6",
+            f"data_root={tmp_path / 'no_fashion_here'}",
+            f"cases=[{case}]",
+            f"output={tmp_path / 'bench.md'}",
+        ],
+        tmp_path,
+        data_dir,
+    )
     bench(cfg)
     text = (tmp_path / "profile_tiny_cdcgan.txt").read_text()
     header, _, table = text.partition("\n\n")
@@ -64,13 +110,25 @@ def test_the_bench_profiles_each_cases_operators_when_asked(tmp_path, data_dir):
     assert "Self CPU" in table and "aten::" in table, "torch.profiler's operator table"
     assert "convolution" in table, "the networks' convolutions are among the top operators"
 
+
 @pytest.mark.slow
 def test_the_bench_times_whole_sweeps_through_the_concurrent_launcher(tmp_path, data_dir):
     from condgan.pipelines.bench import sweep_table, time_sweep
 
-    case = "{name: tiny cgan, model: cgan, image_size: 28, batch_size: 16, overrides: ['data.samples_per_class=24', 'data.test_samples_per_class=4']}"
-    cfg = compose_config("bench", ["device=cpu", f"data_root={tmp_path / 'no_fashion_here'}", f"cases=[{case}]",
-                                   "sweep.trials=2", "sweep.epochs=2", "sweep.batches=2"], tmp_path, data_dir)
+    case = tiny_case("cgan")
+    cfg = compose_config(
+        "bench",
+        [
+            "device=cpu",
+            f"data_root={tmp_path / 'no_fashion_here'}",
+            f"cases=[{case}]",
+            "sweep.trials=2",
+            "sweep.epochs=2",
+            "sweep.batches=2",
+        ],
+        tmp_path,
+        data_dir,
+    )
     row = time_sweep(cfg, 2)
     assert row["trials"] == 2 and row["seconds"] > 0
     for last in (Path(cfg.paths.output_dir) / "sweeps" / "n2").glob("*/checkpoints/last.ckpt"):
@@ -81,10 +139,22 @@ def test_the_bench_times_whole_sweeps_through_the_concurrent_launcher(tmp_path, 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (on a CPU only the eager step is timed)")
 def test_on_a_gpu_the_bench_also_times_the_captured_steps(tmp_path, data_dir):
-    case = "{name: tiny cdcgan, model: cdcgan, image_size: 28, batch_size: 16, overrides: ['data.samples_per_class=24', 'data.test_samples_per_class=4']}"
-    cfg = compose_config("bench", ["device=cuda", "steps=3", "warmup=5", "fid_samples=52", "precision=bf16-mixed",
-                                   f"data_root={tmp_path / 'no_fashion_here'}", f"cases=[{case}]",
-                                   f"output={tmp_path / 'bench.md'}"], tmp_path, data_dir)
+    case = tiny_case("cdcgan")
+    cfg = compose_config(
+        "bench",
+        [
+            "device=cuda",
+            "steps=3",
+            "warmup=5",
+            "fid_samples=52",
+            "precision=bf16-mixed",
+            f"data_root={tmp_path / 'no_fashion_here'}",
+            f"cases=[{case}]",
+            f"output={tmp_path / 'bench.md'}",
+        ],
+        tmp_path,
+        data_dir,
+    )
     eager, captured = bench(cfg)
     assert (eager["step"], captured["step"]) == ("eager", "CUDA graph")
     assert abs(captured["ratio_to_plain_eager"] - captured["condgan_img_s"] / eager["plain_img_s"]) < 1e-9

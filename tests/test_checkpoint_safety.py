@@ -24,8 +24,10 @@ class CreatesAFileWhenUnpickled:
 def crafted(tmp_path):
     marker = tmp_path / "the_code_ran"
     path = tmp_path / "downloaded.ckpt"
-    torch.save({CHECKPOINT_KEY: {"model_class": "condgan.models.CGAN"}, "payload": CreatesAFileWhenUnpickled(str(marker))},
-               path)
+    torch.save(
+        {CHECKPOINT_KEY: {"model_class": "condgan.models.CGAN"}, "payload": CreatesAFileWhenUnpickled(str(marker))},
+        path,
+    )
     return path, marker
 
 
@@ -42,8 +44,11 @@ def test_a_checkpoint_whose_pickle_runs_code_is_refused_and_the_code_does_not_ru
 @pytest.mark.parametrize("script,argument", [("evaluate.py", "ckpt_path"), ("train.py", "ckpt_path")])
 def test_the_command_lines_refuse_it_in_one_line_with_exit_code_2(crafted, tmp_path, script, argument):
     path, marker = crafted
-    result = run_here(script, f"{argument}={path}", "callbacks.progress_bar=null", cwd=tmp_path) \
-        if script == "train.py" else run_here(script, f"{argument}={path}", cwd=tmp_path)
+    result = (
+        run_here(script, f"{argument}={path}", "callbacks.progress_bar=null", cwd=tmp_path)
+        if script == "train.py"
+        else run_here(script, f"{argument}={path}", cwd=tmp_path)
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     [line] = error_lines(result)
     assert "trust_checkpoint=true" in line

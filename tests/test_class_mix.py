@@ -76,11 +76,18 @@ def test_class_matched_indices_take_the_reference_mix_and_count_tensors_work_per
 
 def test_generated_labels_follow_the_reference_frequencies_with_attributes_too():
     test = SimpleNamespace(images=painted(imbalanced_labels()), labels=imbalanced_labels())
-    datamodule = SimpleNamespace(name="imbalanced", test_set=test, reference_set=lambda split: test,
-                                 reference_name=lambda split: "unpreprocessed imbalanced test split")
+    datamodule = SimpleNamespace(
+        name="imbalanced",
+        test_set=test,
+        reference_set=lambda split: test,
+        reference_name=lambda split: "unpreprocessed imbalanced test split",
+    )
     counts = generated_counts(datamodule, NUM_CLASSES, 10)
     assert counts.sum() == 300 and counts.min() >= 1
-    assert torch.corrcoef(torch.stack([counts.double(), class_counts(imbalanced_labels(), NUM_CLASSES).double()]))[0, 1] > 0.99
+    assert (
+        torch.corrcoef(torch.stack([counts.double(), class_counts(imbalanced_labels(), NUM_CLASSES).double()]))[0, 1]
+        > 0.99
+    )
     assert generated_counts(None, NUM_CLASSES, 10).tolist() == [10] * NUM_CLASSES, "no data: uniform"
     model = ClassPainter(NUM_CLASSES, attributes={"style": 2})
     images, labels = generate_counts(model, counts, torch.Generator().manual_seed(0), batch_size=64)
@@ -131,8 +138,11 @@ def test_the_training_time_inception_subset_contains_every_class_and_fakes_follo
     val_labels = imbalanced_labels()  # grouped by class, like generated samples: [:n] sees the first classes only
     val = SimpleNamespace(images=painted(val_labels), labels=val_labels)
     datamodule = SimpleNamespace(val_set=val, reference_set=lambda split: val, num_classes=NUM_CLASSES)
-    trainer = SimpleNamespace(datamodule=datamodule, global_rank=0,
-                              strategy=SimpleNamespace(root_device=torch.device("cpu"), barrier=lambda name: None))
+    trainer = SimpleNamespace(
+        datamodule=datamodule,
+        global_rank=0,
+        strategy=SimpleNamespace(root_device=torch.device("cpu"), barrier=lambda name: None),
+    )
     callback = DomainMetricsCallback({}, "unused", samples_per_class=20, inception=True, inception_samples=100)
     callback.setup(trainer, None, "fit")
     values = callback.metrics(ClassPainter(NUM_CLASSES))

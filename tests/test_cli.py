@@ -85,8 +85,14 @@ def test_unknown_names_list_the_available_options(tmp_path, group, known):
 
 
 def test_missing_dataset_offline_is_one_line(tmp_path):
-    result = run_here("train.py", "data=fashion_mnist", f"data.root={tmp_path / 'nothing'}", "data.download=false",
-                      *QUIET, cwd=tmp_path)
+    result = run_here(
+        "train.py",
+        "data=fashion_mnist",
+        f"data.root={tmp_path / 'nothing'}",
+        "data.download=false",
+        *QUIET,
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     [line] = error_lines(result)
     assert "fashion_mnist: dataset files not found" in line and "data.root" in line
@@ -107,29 +113,51 @@ def test_bad_checkpoints_are_one_line(tmp_path, content, expected):
 @pytest.mark.slow
 def test_train_cli_writes_a_run_folder(tmp_path, data_dir):
     result = run(
-        "train.py", "debug=limit", "trainer.max_epochs=1", "data.samples_per_class=24",
-        "data.test_samples_per_class=4", f"paths.data_dir={data_dir}", *QUIET, cwd=tmp_path,
+        "train.py",
+        "debug=limit",
+        "trainer.max_epochs=1",
+        "data.samples_per_class=24",
+        "data.test_samples_per_class=4",
+        f"paths.data_dir={data_dir}",
+        *QUIET,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     [run_dir] = (tmp_path / "logs" / "debug" / "runs").iterdir()
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / "grids" / "epoch_000.png").is_file()
     [events] = (run_dir / "tensorboard").glob("*/events.out.tfevents.*")
-    assert events.parent.name.startswith("debug=limit,trainer.max_epochs=1,data.samples_per_class=24"), \
+    assert events.parent.name.startswith("debug=limit,trainer.max_epochs=1,data.samples_per_class=24"), (
         "TensorBoard lists the run by its overrides"
+    )
     assert (run_dir / ".hydra" / "config.yaml").is_file() and (run_dir / "debug.log").is_file()
     assert "epoch 0 done in" in (run_dir / "debug.log").read_text()
     output = result.stdout + result.stderr
-    for chatter in ("💡 Tip", "LeafSpec", "FLOPs", "`weights_only` was not set", "already configured with model summary"):
+    for chatter in (
+        "💡 Tip",
+        "LeafSpec",
+        "FLOPs",
+        "`weights_only` was not set",
+        "already configured with model summary",
+    ):
         assert chatter not in output
 
 
 @pytest.mark.slow
 def test_a_smoke_run_leaves_logs_alone_names_its_folder_and_summarises_the_model_in_one_line(
-        tmp_path, data_dir, monkeypatch):
+    tmp_path, data_dir, monkeypatch
+):
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    result = run("train.py", "debug=fdr", "model=cdcgan", "data.samples_per_class=24", "data.test_samples_per_class=4",
-                 f"paths.data_dir={data_dir}", "callbacks.progress_bar=null", cwd=tmp_path)
+    result = run(
+        "train.py",
+        "debug=fdr",
+        "model=cdcgan",
+        "data.samples_per_class=24",
+        "data.test_samples_per_class=4",
+        f"paths.data_dir={data_dir}",
+        "callbacks.progress_bar=null",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     assert not (tmp_path / "logs").exists()
@@ -145,9 +173,17 @@ def test_a_smoke_run_leaves_logs_alone_names_its_folder_and_summarises_the_model
 @pytest.mark.parametrize("model,on_device", [("cgan", "false"), ("cvae", "true")])
 def test_ddp_on_two_cpu_processes_yields_one_checkpoint(tmp_path, data_dir, model, on_device):
     result = run(
-        "train.py", "trainer=ddp", "debug=limit", "trainer.max_epochs=1", "data.samples_per_class=24",
-        "data.test_samples_per_class=4", f"model={model}", f"data.on_device={on_device}",
-        f"paths.data_dir={data_dir}", *QUIET, cwd=tmp_path,
+        "train.py",
+        "trainer=ddp",
+        "debug=limit",
+        "trainer.max_epochs=1",
+        "data.samples_per_class=24",
+        "data.test_samples_per_class=4",
+        f"model={model}",
+        f"data.on_device={on_device}",
+        f"paths.data_dir={data_dir}",
+        *QUIET,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     [run_dir] = (tmp_path / "logs" / "debug" / "runs").iterdir()
@@ -182,11 +218,14 @@ def test_user_errors_become_one_line_and_bugs_keep_their_traceback(capsys):
 
 
 def test_slurm_launcher_config_sends_ddp_sweeps_to_a_cluster(tmp_path):
-    result = run_here("train.py", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "--cfg", "hydra",
-                      cwd=tmp_path)
+    result = run_here(
+        "train.py", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "--cfg", "hydra", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "_target_: hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in result.stdout
-    assert "gpus_per_node: ${trainer.devices}" in result.stdout and "tasks_per_node: ${trainer.devices}" in result.stdout
+    assert (
+        "gpus_per_node: ${trainer.devices}" in result.stdout and "tasks_per_node: ${trainer.devices}" in result.stdout
+    )
 
 
 def log_span(path: Path) -> tuple[str, str]:
@@ -198,9 +237,18 @@ def log_span(path: Path) -> tuple[str, str]:
 @pytest.mark.slow
 def test_the_concurrent_launcher_runs_trials_of_a_sweep_at_the_same_time(tmp_path, data_dir):
     result = run(
-        "train.py", "-m", "hydra/launcher=concurrent", "hydra.launcher.n_jobs=2", "model=cgan,cvae", "debug=limit",
-        "trainer.max_epochs=1", "data.samples_per_class=24", "data.test_samples_per_class=4",
-        f"paths.data_dir={data_dir}", *QUIET, cwd=tmp_path,
+        "train.py",
+        "-m",
+        "hydra/launcher=concurrent",
+        "hydra.launcher.n_jobs=2",
+        "model=cgan,cvae",
+        "debug=limit",
+        "trainer.max_epochs=1",
+        "data.samples_per_class=24",
+        "data.test_samples_per_class=4",
+        f"paths.data_dir={data_dir}",
+        *QUIET,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     [sweep] = (tmp_path / "logs" / "debug" / "multiruns").iterdir()

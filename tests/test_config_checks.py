@@ -25,7 +25,10 @@ BAD_OVERRIDES = [
     ("model.optim.generator.lr=abc", "model.optim.generator.lr='abc': use a number > 0"),
     ("model.optim.discriminator.lr=0", "model.optim.discriminator.lr=0: use a number > 0"),
     ("model.optim.generator.betas=[0.5]", "model.optim.generator.betas=[0.5]: use null or two numbers in [0, 1)"),
-    ("model.optim.discriminator.betas=[0.5,1.5]", "model.optim.discriminator.betas=[0.5, 1.5]: use null or two numbers"),
+    (
+        "model.optim.discriminator.betas=[0.5,1.5]",
+        "model.optim.discriminator.betas=[0.5, 1.5]: use null or two numbers",
+    ),
     ("model.optim.generator.fused=yes", "model.optim.generator.fused='yes': use auto, true or false"),
     ("model.noise_dim=0", "model.noise_dim=0: use a whole number >= 1"),
     ("model.generator.widths=[64,0]", "model.generator.widths=[64, 0]: use a non-empty list of whole numbers >= 1"),
@@ -54,9 +57,11 @@ def test_a_bad_value_is_one_line_naming_key_value_and_what_is_allowed(train_conf
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 
-SHIPPED = [(group, path.stem) for group in ("experiment", "model", "data", "trainer", "debug", "callbacks", "logger",
-                                            "hparams_search")
-           for path in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))]
+SHIPPED = [
+    (group, path.stem)
+    for group in ("experiment", "model", "data", "trainer", "debug", "callbacks", "logger", "hparams_search")
+    for path in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))
+]
 
 
 def partner(group: str, name: str) -> list[str]:
@@ -72,8 +77,15 @@ def test_every_shipped_config_passes(tmp_path, group, name):
 
 
 def test_settings_combined_on_the_command_line_pass(train_config):
-    check_config(train_config("model=cdcgan", "data.attributes={style:2}", "trainer.precision=bf16-mixed",
-                              "model.diff_augment.translation=0.125", "seed=null"))
+    check_config(
+        train_config(
+            "model=cdcgan",
+            "data.attributes={style:2}",
+            "trainer.precision=bf16-mixed",
+            "model.diff_augment.translation=0.125",
+            "seed=null",
+        )
+    )
 
 
 def test_unknown_group_choices_list_the_choices():
@@ -81,8 +93,20 @@ def test_unknown_group_choices_list_the_choices():
         check_group_choices(["model=nope"], CONFIG_DIR)
     with pytest.raises(ConfigError, match="data=nope is not a config in data/"):
         check_group_choices(["-m", "data=glyphs,nope"], CONFIG_DIR)
-    check_group_choices(["model=cgan", "+experiment=glyphs_best", "hydra/launcher=basic", "~logger", "data.batch_size=3",
-                         "model=cgan,cdcgan", "logger=null", "--cfg", "job"], CONFIG_DIR)
+    check_group_choices(
+        [
+            "model=cgan",
+            "+experiment=glyphs_best",
+            "hydra/launcher=basic",
+            "~logger",
+            "data.batch_size=3",
+            "model=cgan,cdcgan",
+            "logger=null",
+            "--cfg",
+            "job",
+        ],
+        CONFIG_DIR,
+    )
 
 
 def test_the_command_line_refuses_before_building_anything(tmp_path):
@@ -118,6 +142,9 @@ def test_keys_hydra_cannot_compose_are_one_line_too(tmp_path, override, message)
 def test_a_batch_larger_than_the_training_set_is_one_line(train_config):
     from condgan.pipelines.train import train
 
-    with pytest.raises(ConfigError, match=r"glyphs: \d+ training images make no whole batch of data.batch_size=4096; "
-                                          r"use a data.batch_size of at most \d+"):
+    with pytest.raises(
+        ConfigError,
+        match=r"glyphs: \d+ training images make no whole batch of data.batch_size=4096; "
+        r"use a data.batch_size of at most \d+",
+    ):
         train(train_config("data.batch_size=4096", "trainer.max_epochs=1"))

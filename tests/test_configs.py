@@ -43,7 +43,18 @@ def sequence_options(group: str) -> list[str]:
 
 
 def test_groups_exist():
-    for group in ("data", "model", "trainer", "logger", "callbacks", "paths", "hydra", "experiment", "debug", "metrics"):
+    for group in (
+        "data",
+        "model",
+        "trainer",
+        "logger",
+        "callbacks",
+        "paths",
+        "hydra",
+        "experiment",
+        "debug",
+        "metrics",
+    ):
         assert options(group), f"conf/{group} has no options"
     assert {"default", "cpu", "gpu", "ddp"} <= set(options("trainer"))
     assert {"tensorboard", "csv"} <= set(options("logger"))
@@ -62,9 +73,14 @@ def test_every_model_composes_with_every_dataset(model, data, tmp_path):
     (neither's defaults touch the other), so the pair is the model node of the model's composition
     beside the data node of the dataset's, with the other settings they read (the accelerator, the
     data folder); the interpolations between them resolve here."""
-    cfg = OmegaConf.create({"model": composed("model", model).model, "data": composed("data", data).data,
-                            "trainer": {"accelerator": composed("model", model).trainer.accelerator},
-                            "paths": {"data_dir": str(tmp_path)}})
+    cfg = OmegaConf.create(
+        {
+            "model": composed("model", model).model,
+            "data": composed("data", data).data,
+            "trainer": {"accelerator": composed("model", model).trainer.accelerator},
+            "paths": {"data_dir": str(tmp_path)},
+        }
+    )
     OmegaConf.resolve(cfg)
     assert cfg.model.num_classes == cfg.data.num_classes
     assert cfg.model.channels == cfg.data.channels and cfg.model.image_size == cfg.data.image_size
@@ -113,12 +129,16 @@ def test_a_report_without_a_checkpoint_is_a_one_line_error(tmp_path):
         evaluate(compose_config("eval", [f"ckpt_path={tmp_path}", "grid_truncation=-1"], tmp_path, tmp_path))
 
 
-@pytest.mark.parametrize("accelerator,batch_size,lr,half_life,width",
-                         [("cpu", 64, 2.0e-4, 10000, 64), ("gpu", 512, 4.0e-4, 50000, 128),
-                          ("cuda", 512, 4.0e-4, 50000, 128)])
-def test_best_recipe_scales_batch_lr_ema_width_and_steps_with_the_device(accelerator, batch_size, lr, half_life, width,
-                                                                          tmp_path):
-    cfg = compose_config("train", ["experiment=fashion_mnist_best", f"trainer.accelerator={accelerator}"], tmp_path, tmp_path)
+@pytest.mark.parametrize(
+    "accelerator,batch_size,lr,half_life,width",
+    [("cpu", 64, 2.0e-4, 10000, 64), ("gpu", 512, 4.0e-4, 50000, 128), ("cuda", 512, 4.0e-4, 50000, 128)],
+)
+def test_best_recipe_scales_batch_lr_ema_width_and_steps_with_the_device(
+    accelerator, batch_size, lr, half_life, width, tmp_path
+):
+    cfg = compose_config(
+        "train", ["experiment=fashion_mnist_best", f"trainer.accelerator={accelerator}"], tmp_path, tmp_path
+    )
     OmegaConf.resolve(cfg)
     assert cfg.data.batch_size == batch_size
     assert cfg.model.optim.generator.lr == cfg.model.optim.discriminator.lr == lr

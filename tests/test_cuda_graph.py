@@ -15,7 +15,9 @@ from condgan.models.cuda_graph import portable_optimizer_state, prepare_optimize
 from condgan.pipelines.common import user_error
 from tests.test_adversarial import fit
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: on a CPU the capture is skipped")
+needs_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU: on a CPU the capture is skipped"
+)
 
 
 class LossRecorder(L.Callback):
@@ -43,20 +45,40 @@ def train_twice(train_config, overrides, accelerator, batches=9):
 
 
 @needs_cuda
-@pytest.mark.parametrize("overrides", [
-    ("model=cdcgan", "model.n_critic=2", "model.ema_decay=0.9", "model.real_label=0.9"),
-    ("model=cdcgan", "model.loss=wasserstein", "model.gradient_penalty=10", "model.clip_value=0.5"),
-    ("model=cdcgan", "model.r1_penalty=1", "model.r1_every=2", "model.ema_half_life=500", "model.ema_rampup=0.5",
-     "model.lr_schedule={name: linear, final_factor: 0.1}", "model.lr_warmup_steps=3", "model.grad_clip=1.0"),
-    ("model=acgan_ema", "trainer.precision=bf16-mixed"),
-    ("model=cdcgan", "model.n_critic=2", "model.channels_last=true", "trainer.precision=bf16-mixed"),
-], ids=["n_critic-ema-smoothing", "gp-clip", "lazy_r1-half_life-schedule-warmup-grad_clip", "acgan-bf16",
-        "n_critic-channels_last-bf16"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ("model=cdcgan", "model.n_critic=2", "model.ema_decay=0.9", "model.real_label=0.9"),
+        ("model=cdcgan", "model.loss=wasserstein", "model.gradient_penalty=10", "model.clip_value=0.5"),
+        (
+            "model=cdcgan",
+            "model.r1_penalty=1",
+            "model.r1_every=2",
+            "model.ema_half_life=500",
+            "model.ema_rampup=0.5",
+            "model.lr_schedule={name: linear, final_factor: 0.1}",
+            "model.lr_warmup_steps=3",
+            "model.grad_clip=1.0",
+        ),
+        ("model=acgan_ema", "trainer.precision=bf16-mixed"),
+        ("model=cdcgan", "model.n_critic=2", "model.channels_last=true", "trainer.precision=bf16-mixed"),
+    ],
+    ids=[
+        "n_critic-ema-smoothing",
+        "gp-clip",
+        "lazy_r1-half_life-schedule-warmup-grad_clip",
+        "acgan-bf16",
+        "n_critic-channels_last-bf16",
+    ],
+)
 def test_replayed_batches_train_as_the_eager_ones(train_config, overrides, monkeypatch):
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     runs = train_twice(train_config, overrides, "gpu")
-    (eager_values, eager_params, eager_trainer, _), (graph_values, graph_params, graph_trainer, model) = runs[False], runs[True]
+    (eager_values, eager_params, eager_trainer, _), (graph_values, graph_params, graph_trainer, model) = (
+        runs[False],
+        runs[True],
+    )
     assert model._graphed is not None and model._graphed.graphs, "batches were captured and replayed"
     assert graph_trainer.global_step == eager_trainer.global_step, "Lightning counts the replayed optimiser steps"
     assert [sorted(v) for v in graph_values] == [sorted(v) for v in eager_values]
@@ -68,7 +90,9 @@ def test_replayed_batches_train_as_the_eager_ones(train_config, overrides, monke
     tolerance = 2e-2 if "trainer.precision=bf16-mixed" in overrides else 1e-2
     for eager, graphed in zip(eager_values, graph_values):
         for name in eager:
-            assert graphed[name] == pytest.approx(eager[name], rel=tolerance, abs=0.13 if "acc" in name else tolerance), name
+            assert graphed[name] == pytest.approx(
+                eager[name], rel=tolerance, abs=0.13 if "acc" in name else tolerance
+            ), name
     assert torch.allclose(graph_params, eager_params, rtol=tolerance, atol=tolerance)
     for counter in ("generator_steps", "discriminator_steps", "generator_images"):
         assert int(getattr(model, counter)) == model.count(counter) == int(getattr(runs[False][3], counter))
@@ -93,12 +117,22 @@ class SyncForbidden(L.Callback):
 def test_batches_between_logging_steps_never_wait_for_the_gpu(train_config, graphed):
     model = instantiate(train_config("model=cdcgan", "model.ema_half_life=500", f"model.cuda_graph={graphed}").model)
     images, labels = torch.rand(96, 1, 28, 28, device="cuda") * 2 - 1, torch.randint(26, (96,), device="cuda")
-    trainer = L.Trainer(accelerator="gpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=5,
-                        callbacks=[SyncForbidden(start=5, stop=9)])
+    trainer = L.Trainer(
+        accelerator="gpu",
+        devices=1,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=5,
+        callbacks=[SyncForbidden(start=5, stop=9)],
+    )
     try:  # batch 4 logs (5 steps done) and batch 9 logs: batches 5-8 run, and end, without a sync
-        trainer.fit(model, train_dataloaders=torch.utils.data.DataLoader(
-            torch.utils.data.TensorDataset(images, labels), batch_size=8))
+        trainer.fit(
+            model,
+            train_dataloaders=torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels), batch_size=8),
+        )
     finally:
         torch.cuda.set_sync_debug_mode(0)
     assert trainer.global_step == 2 * 12 and trainer.progress_bar_metrics["train/d_loss"] > 0
@@ -150,8 +184,10 @@ def test_a_captured_runs_optimizer_state_saves_as_an_eager_one():
 
 def test_portable_optimizer_state_turns_device_lrs_into_floats():
     param = torch.nn.Parameter(torch.zeros(2))
-    state = {"param_groups": [{"lr": torch.tensor(0.25), "capturable": True, "params": [0]}],
-             "state": {0: {"step": torch.tensor(7.0, dtype=torch.float64), "exp_avg": torch.ones(2)}}}
+    state = {
+        "param_groups": [{"lr": torch.tensor(0.25), "capturable": True, "params": [0]}],
+        "state": {0: {"step": torch.tensor(7.0, dtype=torch.float64), "exp_avg": torch.ones(2)}},
+    }
     saved = portable_optimizer_state(state)
     assert saved["param_groups"][0] == {"lr": 0.25, "capturable": False, "params": [0]}
     assert saved["state"][0]["step"].dtype == torch.float32 and torch.equal(saved["state"][0]["exp_avg"], torch.ones(2))
@@ -162,7 +198,9 @@ def test_portable_optimizer_state_turns_device_lrs_into_floats():
 def test_without_a_gpu_the_steps_run_eagerly_and_say_so(train_config, caplog):
     with caplog.at_level(logging.INFO):
         runs = train_twice(train_config, ("model.ema_decay=0.9", "model.n_critic=2"), "cpu", batches=4)
-    assert any("model.cuda_graph: no CUDA device (cpu); training steps run eagerly" in r.getMessage() for r in caplog.records)
+    assert any(
+        "model.cuda_graph: no CUDA device (cpu); training steps run eagerly" in r.getMessage() for r in caplog.records
+    )
     assert runs[True][3]._graphed is None
     assert torch.equal(runs[True][1], runs[False][1]), "the same training as without the switch"
     assert runs[True][0] == runs[False][0]

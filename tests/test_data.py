@@ -241,7 +241,9 @@ def test_kmnist_reads_torchvisions_raw_layout(tmp_path):
 def test_emnist_balanced_split_keeps_labels_and_checks_the_class_count(tmp_path):
     written = write_mnist_style(tmp_path, 94, 47, num_classes=47, gzipped=True, prefix="emnist-balanced-")
     for split in ("train", "test"):
-        write_idx(tmp_path / f"emnist-balanced-{split}-images-idx3-ubyte", written[split][0].transpose(0, 2, 1).copy(), True)
+        write_idx(
+            tmp_path / f"emnist-balanced-{split}-images-idx3-ubyte", written[split][0].transpose(0, 2, 1).copy(), True
+        )
     dm = idx_module(EMNISTDataModule, tmp_path, split="balanced", num_classes=47)
     dm.prepare_data()
     images, labels = dm.load_split(train=True)
@@ -258,5 +260,6 @@ def test_mirroring_characters_is_refused_but_clothes_may_be_mirrored(tmp_path):
 
     with pytest.raises(ConfigError, match="data.augment.hflip mirrors glyphs"):
         GlyphsDataModule(root=str(tmp_path), num_classes=26, channels=1, image_size=28, augment={"hflip": True})
-    assert FashionMNISTDataModule(root=str(tmp_path), num_classes=10, channels=1, image_size=28,
-                                  augment={"hflip": True}).augment.active
+    assert FashionMNISTDataModule(
+        root=str(tmp_path), num_classes=10, channels=1, image_size=28, augment={"hflip": True}
+    ).augment.active

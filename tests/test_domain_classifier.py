@@ -20,8 +20,17 @@ from tests.conftest import compose_config
 from tests.helpers import write_idx, write_mnist_style
 from tests.test_experiments import emnist_letters
 
-SMALL = {"objective": "auto", "widths": [8, 16], "feature_dim": 16, "pooled_size": 4, "dropout": 0.0, "epochs": 6,
-         "batch_size": 32, "lr": 0.003, "seed": 0}
+SMALL = {
+    "objective": "auto",
+    "widths": [8, 16],
+    "feature_dim": 16,
+    "pooled_size": 4,
+    "dropout": 0.0,
+    "epochs": 6,
+    "batch_size": 32,
+    "lr": 0.003,
+    "seed": 0,
+}
 
 
 def write_toy_faces(folder: Path, n: int, size: int = 16, seed: int = 0) -> None:
@@ -59,8 +68,16 @@ def noisy(images: torch.Tensor, std: float) -> torch.Tensor:
 def faces(tmp_path_factory):
     root = tmp_path_factory.mktemp("faces")
     write_toy_faces(root / "images", 640)
-    dm = ImageFolderDataModule(str(root / "images"), num_classes=1, channels=3, image_size=16, labels="none",
-                               cache_dir=str(root / "cache"), val_fraction=0.25, test_fraction=0.25)
+    dm = ImageFolderDataModule(
+        str(root / "images"),
+        num_classes=1,
+        channels=3,
+        image_size=16,
+        labels="none",
+        cache_dir=str(root / "cache"),
+        val_fraction=0.25,
+        test_fraction=0.25,
+    )
     return dm, classifier_for(dm, SMALL, root / "classifiers")
 
 
@@ -91,8 +108,13 @@ def test_base_and_best_emnist_experiments_share_one_classifier_fingerprint(tmp_p
     root = tmp_path / "emnist"
     emnist_letters(root)
     cache = tmp_path / "classifiers"
-    overrides = [f"data.root={root}", "data.download=false", "metrics.classifier.epochs=1",
-                 "metrics.classifier.widths=[8,16]", "metrics.classifier.feature_dim=16"]
+    overrides = [
+        f"data.root={root}",
+        "data.download=false",
+        "metrics.classifier.epochs=1",
+        "metrics.classifier.widths=[8,16]",
+        "metrics.classifier.feature_dim=16",
+    ]
     found = {}
     for experiment in ("emnist_cgan_base", "emnist_cgan_best"):
         cfg = compose_config("train", [f"experiment={experiment}", *overrides], tmp_path / experiment, data_dir)
@@ -117,8 +139,9 @@ def test_reference_splits_are_unpreprocessed_and_hold_out_what_the_generator_tra
     write_idx(tmp_path / "train-images-idx3-ubyte", images, gzipped=True)
 
     def module(image_size: int, **preprocess) -> MNISTDataModule:
-        dm = MNISTDataModule(str(tmp_path), num_classes=10, channels=1, image_size=image_size, download=False,
-                             preprocess=preprocess)
+        dm = MNISTDataModule(
+            str(tmp_path), num_classes=10, channels=1, image_size=image_size, download=False, preprocess=preprocess
+        )
         dm.setup()
         return dm
 

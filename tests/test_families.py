@@ -37,8 +37,15 @@ def pixel_gap(model, real):
 @pytest.mark.parametrize("family", GANS)
 def test_gan_learns_the_data_brightness(train_config, family):
     """After a short run on glyphs, generated images are closer to the data's mean brightness."""
-    cfg = train_config(f"model={family}", f"trainer.max_epochs={LEARNING_EPOCHS.get(family, 3)}", "callbacks.class_grid=null",
-                       "callbacks.model_checkpoint=null", "logger=csv", "model.n_critic=1", "model.ema_decay=null")
+    cfg = train_config(
+        f"model={family}",
+        f"trainer.max_epochs={LEARNING_EPOCHS.get(family, 3)}",
+        "callbacks.class_grid=null",
+        "callbacks.model_checkpoint=null",
+        "logger=csv",
+        "model.n_critic=1",
+        "model.ema_decay=null",
+    )
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup()
@@ -85,8 +92,13 @@ def test_acgan_discriminator_sees_only_the_image_and_predicts_the_class(train_co
 
 @pytest.mark.parametrize("family", AUTOENCODERS)
 def test_autoencoder_lowers_its_reconstruction_loss(train_config, family):
-    cfg = train_config(f"model={family}", "trainer.max_epochs=3", "callbacks.class_grid=null",
-                       "callbacks.model_checkpoint=null", "logger=csv")
+    cfg = train_config(
+        f"model={family}",
+        "trainer.max_epochs=3",
+        "callbacks.class_grid=null",
+        "callbacks.model_checkpoint=null",
+        "logger=csv",
+    )
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup()
@@ -150,8 +162,13 @@ def idx_roots(tmp_path_factory):
         write_idx(raw / f"emnist-letters-{tag}-images-idx3-ubyte", written[split][0].transpose(0, 2, 1).copy(), False)
     write_k49(root / "k49", 98, 49)
     write_mnist_style(root / "kmnist" / "KMNIST" / "raw", 64, 16, num_classes=10, gzipped=True)
-    return {"mnist": root / "mnist", "fashion_mnist": root / "fashion", "emnist": root / "emnist",
-            "kuzushiji49": root / "k49", "kmnist": root / "kmnist"}
+    return {
+        "mnist": root / "mnist",
+        "fashion_mnist": root / "fashion",
+        "emnist": root / "emnist",
+        "kuzushiji49": root / "k49",
+        "kmnist": root / "kmnist",
+    }
 
 
 @pytest.mark.parametrize(
@@ -164,8 +181,16 @@ def idx_roots(tmp_path_factory):
 def test_fast_dev_run_on_every_dataset(tmp_path, data_dir, idx_roots, family, data):
     from tests.conftest import QUIET, SMALL_METRICS, compose_config
 
-    overrides = [f"model={family}", f"data={data}", f"data.root={idx_roots[data]}", "data.download=false",
-                 "data.batch_size=16", "debug=fdr", *QUIET, *SMALL_METRICS]
+    overrides = [
+        f"model={family}",
+        f"data={data}",
+        f"data.root={idx_roots[data]}",
+        "data.download=false",
+        "data.batch_size=16",
+        "debug=fdr",
+        *QUIET,
+        *SMALL_METRICS,
+    ]
     assert train(compose_config("train", overrides, tmp_path, data_dir)).state.finished
 
 
@@ -179,8 +204,9 @@ def test_bf16_mixed_precision_fast_dev_run(train_config, family):
 
 @pytest.mark.parametrize("family", ["cgan", "cvae_conv"])
 def test_compile_and_channels_last_switches(train_config, family):
-    trainer = train(train_config(f"model={family}", "debug=fdr", "model.channels_last=true",
-                                 "model.compile={backend: eager}"))
+    trainer = train(
+        train_config(f"model={family}", "debug=fdr", "model.channels_last=true", "model.compile={backend: eager}")
+    )
     module = trainer.lightning_module
     convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
@@ -188,9 +214,14 @@ def test_compile_and_channels_last_switches(train_config, family):
     assert not any("_orig_mod" in key for key in module.state_dict()), "checkpoints keep their names"
 
 
-@pytest.mark.parametrize(("device", "version", "refused"), [
-    ("cuda", "2.11.0+cu130", True), ("cuda", "2.14.1", False), ("cpu", "2.11.0", False),
-])
+@pytest.mark.parametrize(
+    ("device", "version", "refused"),
+    [
+        ("cuda", "2.11.0+cu130", True),
+        ("cuda", "2.14.1", False),
+        ("cpu", "2.11.0", False),
+    ],
+)
 def test_compile_with_channels_last_is_refused_where_torch_fails_it(device, version, refused):
     """torch 2.11's compiled conv backward fails a stride assertion on CUDA with channels-last
     weights (measured on an H200); the switch pair is refused there with what to do."""

@@ -12,8 +12,15 @@ from tests.helpers import write_image_folder
 
 
 def folder_module(root, cache, **kwargs):
-    args = {"num_classes": 3, "channels": 3, "image_size": 16, "labels": "subfolders", "cache_dir": str(cache),
-            "batch_size": 4, "test_fraction": 0.25}
+    args = {
+        "num_classes": 3,
+        "channels": 3,
+        "image_size": 16,
+        "labels": "subfolders",
+        "cache_dir": str(cache),
+        "batch_size": 4,
+        "test_fraction": 0.25,
+    }
     return ImageFolderDataModule(str(root), **{**args, **kwargs})
 
 
@@ -34,7 +41,9 @@ def test_decoded_images_are_cached_and_reused(tmp_path):
     first = dm.load_split(train=True)[0]
     [cache] = [p for p in (tmp_path / "cache").iterdir() if "-" in p.name and p.suffix == ".pt"][:1]
     torch.save(torch.full_like(first, 7), cache)  # proves the second load reads the cache
-    assert torch.equal(folder_module(tmp_path / "set", tmp_path / "cache").load_split(train=True)[0], torch.full_like(first, 7))
+    assert torch.equal(
+        folder_module(tmp_path / "set", tmp_path / "cache").load_split(train=True)[0], torch.full_like(first, 7)
+    )
 
 
 def test_train_and_val_folders_are_the_splits(tmp_path):
@@ -66,7 +75,9 @@ def write_celeba(root, n: int = 12):
     base = root / "celeba"
     files = write_image_folder(base / "img_align_celeba", {"": n}, size=(178, 218), suffix=".jpg")[""]
     names = [f.name for f in files]
-    (base / "list_eval_partition.txt").write_text("".join(f"{name} {0 if i < n - 4 else 2}\n" for i, name in enumerate(names)))
+    (base / "list_eval_partition.txt").write_text(
+        "".join(f"{name} {0 if i < n - 4 else 2}\n" for i, name in enumerate(names))
+    )
     header = "Male Smiling Young"
     rows = "".join(f"{name} {1 if i % 2 else -1} {1 if i % 3 == 0 else -1} 1\n" for i, name in enumerate(names))
     (base / "list_attr_celeba.txt").write_text(f"{n}\n{header}\n{rows}")
@@ -75,8 +86,15 @@ def write_celeba(root, n: int = 12):
 
 def test_celeba_layout_partitions_and_attributes(tmp_path):
     write_celeba(tmp_path)
-    dm = CelebADataModule(str(tmp_path), num_classes=1, channels=3, image_size=32, cache_dir=str(tmp_path / "cache"),
-                          attributes={"Smiling": 2, "style": 2}, val_fraction=0.0)
+    dm = CelebADataModule(
+        str(tmp_path),
+        num_classes=1,
+        channels=3,
+        image_size=32,
+        cache_dir=str(tmp_path / "cache"),
+        attributes={"Smiling": 2, "style": 2},
+        val_fraction=0.0,
+    )
     dm.prepare_data()
     dm.setup()
     assert dm.train_set.images.shape == (8, 3, 32, 32) and dm.test_set.labels.shape == (4, 3)

@@ -28,13 +28,26 @@ def test_a_tiny_leaderboard_ranks_entries_against_the_floor_and_records_failures
         # a bad setting is a one-line error in the table, not a hang
         {"name": "broken", "overrides": ["model=cgan", "model.n_critic=0"]},
     ]
-    entries_override = "[" + ",".join(f"{{name:{e['name']},overrides:{hydra_list(e['overrides'])}}}"
-                                      for e in entries) + "]"
-    cfg = compose_config("eval", [
-        "task=leaderboard", "leaderboard.budget_s=2", f"leaderboard.overrides={hydra_list(TINY)}",
-        f"leaderboard.entries={entries_override}", "device=cpu", "metrics.inception.enabled=false",
-        "samples_per_class=2", "grid_samples_per_class=3", "interpolation.steps=3", "interpolation.rows=2",
-    ], tmp_path, data_dir)
+    entries_override = (
+        "[" + ",".join(f"{{name:{e['name']},overrides:{hydra_list(e['overrides'])}}}" for e in entries) + "]"
+    )
+    cfg = compose_config(
+        "eval",
+        [
+            "task=leaderboard",
+            "leaderboard.budget_s=2",
+            f"leaderboard.overrides={hydra_list(TINY)}",
+            f"leaderboard.entries={entries_override}",
+            "device=cpu",
+            "metrics.inception.enabled=false",
+            "samples_per_class=2",
+            "grid_samples_per_class=3",
+            "interpolation.steps=3",
+            "interpolation.rows=2",
+        ],
+        tmp_path,
+        data_dir,
+    )
 
     board = evaluate(cfg)
 
@@ -64,11 +77,20 @@ def test_a_tiny_leaderboard_ranks_entries_against_the_floor_and_records_failures
 
 def test_training_commands_put_the_budget_before_the_entry_and_the_run_folder_last(tmp_path):
     settings = OmegaConf.create({"budget_s": 90061.5, "max_epochs": -1})
-    command = training_command(Entry("a", ["model=cvae", "trainer.max_epochs=40"]), ["data=glyphs"], settings,
-                               tmp_path / "runs" / "a", tmp_path / "data")
+    command = training_command(
+        Entry("a", ["model=cvae", "trainer.max_epochs=40"]),
+        ["data=glyphs"],
+        settings,
+        tmp_path / "runs" / "a",
+        tmp_path / "data",
+    )
     assert command[1:4] == ["-m", "condgan.pipelines.train", "data=glyphs"]
-    assert command.index("trainer.max_time='01:01:01:02'") < command.index("trainer.max_epochs=-1") \
-        < command.index("trainer.min_epochs=1") < command.index("trainer.max_epochs=40")
+    assert (
+        command.index("trainer.max_time='01:01:01:02'")
+        < command.index("trainer.max_epochs=-1")
+        < command.index("trainer.min_epochs=1")
+        < command.index("trainer.max_epochs=40")
+    )
     assert f"hydra.run.dir='{tmp_path / 'runs' / 'a'}'" in command
     assert max_time(600) == "00:00:10:00" and max_time(0.2) == "00:00:00:01"
 
@@ -83,34 +105,61 @@ def test_entries_need_distinct_folder_names():
             entries_of(settings(*bad))
 
 
-@pytest.mark.parametrize("output,expected", [
-    ("[log] training\ncondgan: error: n_critic=0: the discriminator needs\n", "n_critic=0: the discriminator needs"),
-    ("Key 'x' is not in struct\n    full_key: trainer.x\n\nSet the environment variable HYDRA_FULL_ERROR=1 for a "
-     "complete stack trace.\n", "Key 'x' is not in struct"),
-    ("In 'train': Could not find 'experiment/nope'\n\nAvailable options in 'experiment':\n\tk49_cgan\n",
-     "In 'train': Could not find 'experiment/nope'"),
-    ("Traceback (most recent call last):\n  File \"x.py\", line 1\nRuntimeError: CUDA out of memory\n",
-     "RuntimeError: CUDA out of memory"),
-])
+@pytest.mark.parametrize(
+    "output,expected",
+    [
+        (
+            "[log] training\ncondgan: error: n_critic=0: the discriminator needs\n",
+            "n_critic=0: the discriminator needs",
+        ),
+        (
+            "Key 'x' is not in struct\n    full_key: trainer.x\n\n"
+            "Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace.\n",
+            "Key 'x' is not in struct",
+        ),
+        (
+            "In 'train': Could not find 'experiment/nope'\n\nAvailable options in 'experiment':\n\tk49_cgan\n",
+            "In 'train': Could not find 'experiment/nope'",
+        ),
+        (
+            'Traceback (most recent call last):\n  File "x.py", line 1\nRuntimeError: CUDA out of memory\n',
+            "RuntimeError: CUDA out of memory",
+        ),
+    ],
+)
 def test_the_error_line_of_a_failed_run(output, expected):
     assert error_line(output) == expected
 
 
 @pytest.mark.slow
 def test_reuse_runs_reports_finished_entries_again_without_retraining(tmp_path, data_dir):
-    entries = "[{name:cvae,overrides:[\"model=cvae\"]}]"
-    overrides = ["task=leaderboard", "leaderboard.budget_s=1", f"leaderboard.overrides={hydra_list(TINY)}",
-                 f"leaderboard.entries={entries}", "device=cpu", "metrics.inception.enabled=false",
-                 "samples_per_class=2", "grid_samples_per_class=2", "interpolation.steps=2", "interpolation.rows=1"]
+    entries = '[{name:cvae,overrides:["model=cvae"]}]'
+    overrides = [
+        "task=leaderboard",
+        "leaderboard.budget_s=1",
+        f"leaderboard.overrides={hydra_list(TINY)}",
+        f"leaderboard.entries={entries}",
+        "device=cpu",
+        "metrics.inception.enabled=false",
+        "samples_per_class=2",
+        "grid_samples_per_class=2",
+        "interpolation.steps=2",
+        "interpolation.rows=1",
+    ]
     first = evaluate(compose_config("eval", overrides, tmp_path, data_dir))["entries"][0]
     ckpt = tmp_path / "runs" / "cvae" / "checkpoints" / "last.ckpt"
     trained_at = ckpt.stat().st_mtime_ns
     (tmp_path / "cvae" / "report.md").unlink()
-    again = evaluate(compose_config("eval", [*overrides, "leaderboard.reuse_runs=true"], tmp_path, data_dir))["entries"][0]
+    again = evaluate(compose_config("eval", [*overrides, "leaderboard.reuse_runs=true"], tmp_path, data_dir))[
+        "entries"
+    ][0]
     assert again["status"] == "ok" and ckpt.stat().st_mtime_ns == trained_at, "not retrained"
     assert again["wall_time_s"] == first["wall_time_s"] and (tmp_path / "cvae" / "report.md").is_file()
-    changed = evaluate(compose_config("eval", [*overrides, "leaderboard.reuse_runs=true", "leaderboard.budget_s=2"],
-                                      tmp_path, data_dir))["entries"][0]
+    changed = evaluate(
+        compose_config(
+            "eval", [*overrides, "leaderboard.reuse_runs=true", "leaderboard.budget_s=2"], tmp_path, data_dir
+        )
+    )["entries"][0]
     assert changed["status"] == "ok" and ckpt.stat().st_mtime_ns != trained_at, "another budget: trained again"
     kept = list((tmp_path / "runs").glob("cvae.before-*/checkpoints/last.ckpt"))
     assert len(kept) == 1 and kept[0].stat().st_mtime_ns == trained_at, "the earlier run is set aside, not lost"

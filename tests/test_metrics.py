@@ -68,8 +68,15 @@ def test_fid_of_a_set_with_itself_is_zero_and_grows_with_the_shift():
 
 def test_kid_is_near_zero_for_the_same_distribution_and_larger_for_a_different_one():
     g = torch.Generator().manual_seed(1)
-    real, same, other = torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g) + 1
-    near, far = kernel_distance(real, same, subsets=20, subset_size=100), kernel_distance(real, other, subsets=20, subset_size=100)
+    real, same, other = (
+        torch.randn(300, 8, generator=g),
+        torch.randn(300, 8, generator=g),
+        torch.randn(300, 8, generator=g) + 1,
+    )
+    near, far = (
+        kernel_distance(real, same, subsets=20, subset_size=100),
+        kernel_distance(real, other, subsets=20, subset_size=100),
+    )
     assert abs(near["mean"]) < far["mean"] / 10 and far["subset_size"] == 100
 
 
@@ -165,7 +172,10 @@ def test_the_classifier_is_cached_and_retrained_when_the_data_changes(pattern_cl
     retrained = load_or_train_classifier("patterns", changed, test, 10, CLASSIFIER, cache)
     assert retrained.info["fingerprint"] != classifier.info["fingerprint"] and len(list(cache.iterdir())) == 2
     files[0].write_bytes(b"not a checkpoint")
-    assert load_or_train_classifier("patterns", train, test, 10, CLASSIFIER, cache).test_accuracy == classifier.test_accuracy
+    assert (
+        load_or_train_classifier("patterns", train, test, 10, CLASSIFIER, cache).test_accuracy
+        == classifier.test_accuracy
+    )
 
 
 def test_domain_metrics_record_their_protocol_and_rank_a_broken_generator_worse(pattern_classifier):
@@ -186,9 +196,12 @@ def test_domain_metrics_record_their_protocol_and_rank_a_broken_generator_worse(
 def test_the_protocol_names_the_class_mix_of_the_generated_labels():
     imbalanced = torch.tensor([0] * 70 + [1] * 20 + [2] * 10)
     assert class_mix(imbalanced, torch.tensor([0] * 7 + [1] * 2 + [2]), 3, "x split") == (
-        "generated labels follow the x split's class frequencies")
+        "generated labels follow the x split's class frequencies"
+    )
     assert class_mix(imbalanced, torch.arange(3).repeat(4), 3, "x split") == "uniform, 4 generated images per class"
-    assert class_mix(imbalanced, torch.tensor([0, 0, 1, 2, 2, 2]), 3, "x") == "as given, 1 to 3 generated images per class"
+    assert (
+        class_mix(imbalanced, torch.tensor([0, 0, 1, 2, 2, 2]), 3, "x") == "as given, 1 to 3 generated images per class"
+    )
 
 
 # --- InceptionV3 ---------------------------------------------------------------------------------
@@ -285,7 +298,8 @@ def test_ink_pieces_refuse_colour_images():
 def test_reports_skip_ink_pieces_of_colour_images_and_score_single_channel_ones():
     colour = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
     assert ink_metrics((colour, colour), "test split", 0.3) == {
-        "skipped": "3-channel images: ink pieces are measured on single-channel drawings"}
+        "skipped": "3-channel images: ink pieces are measured on single-channel drawings"
+    }
     strokes = torch.cat([drawing((slice(2, 10), 3)), drawing((slice(2, 10), 3), (1, 10))])
     scores = ink_metrics((strokes[:1], strokes), "test split", 0.3)
     assert scores["one_piece"] == 0.5 and scores["real_one_piece"] == 1.0

@@ -19,8 +19,9 @@ def make_cgan(train_config, *overrides) -> CGAN:
 @pytest.mark.parametrize("label_mode", ["multiply", "concat"])
 @pytest.mark.parametrize("channels,size", [(1, 28), (3, 64), (3, 32)])
 def test_networks_handle_every_image_shape(channels, size, label_mode):
-    g = CGANGenerator(label_sizes=5, channels=channels, image_size=size, noise_dim=16, batch_norm=True,
-                      label_mode=label_mode)
+    g = CGANGenerator(
+        label_sizes=5, channels=channels, image_size=size, noise_dim=16, batch_norm=True, label_mode=label_mode
+    )
     d = CGANDiscriminator(label_sizes=5, channels=channels, image_size=size, hidden=[8], label_mode=label_mode)
     labels = torch.tensor([0, 4, 2])
     images = g(torch.randn(3, 16), labels)
@@ -116,13 +117,24 @@ def test_each_batch_steps_discriminator_then_generator(train_config):
     model = make_cgan(train_config)
     batch = TensorDataset(torch.rand(32, 1, 28, 28) * 2 - 1, torch.randint(26, (32,)))
     recorder = StepRecorder()
-    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[recorder])
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[recorder],
+    )
     trainer.fit(model, train_dataloaders=DataLoader(batch, batch_size=16))
-    assert recorder.events == [
-        ("discriminator", {"discriminator"}),
-        ("generator", {"generator"}),
-    ] * 2
+    assert (
+        recorder.events
+        == [
+            ("discriminator", {"discriminator"}),
+            ("generator", {"generator"}),
+        ]
+        * 2
+    )
 
 
 def test_one_sided_label_smoothing(train_config):

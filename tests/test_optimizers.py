@@ -13,8 +13,11 @@ from tests.test_adversarial import fit
 
 
 def test_a_gan_trains_with_any_torch_optimizer_and_its_checkpoint_loads_safely(train_config, tmp_path):
-    model = instantiate(train_config("model.optim.discriminator._target_=torch.optim.AdamW",
-                                     "+model.optim.discriminator.weight_decay=0.05").model)
+    model = instantiate(
+        train_config(
+            "model.optim.discriminator._target_=torch.optim.AdamW", "+model.optim.discriminator.weight_decay=0.05"
+        ).model
+    )
     trainer = fit(model, batches=2)
     opt_g, opt_d = (opt.optimizer if hasattr(opt, "optimizer") else opt for opt in trainer.optimizers)
     assert type(opt_g) is torch.optim.Adam and type(opt_d) is torch.optim.AdamW
@@ -44,12 +47,19 @@ def test_wgan_steps_rmsprop_without_the_base_adam_settings(train_config):
         assert type(getattr(opt, "optimizer", opt)) is torch.optim.RMSprop and opt.param_groups[0]["lr"] == 5e-5
 
 
-@pytest.mark.parametrize(("settings", "cls", "group"), [
-    ({"name": "rmsprop", "lr": 5e-5, "betas": [0.5, 0.999], "fused": "auto"}, torch.optim.RMSprop, {"lr": 5e-5}),
-    ({"name": "adam", "lr": 2e-4, "betas": [0.5, 0.9], "fused": False}, torch.optim.Adam,
-     {"lr": 2e-4, "betas": (0.5, 0.9), "fused": False}),
-    ({"lr": 1e-3, "betas": [0.9, 0.999]}, torch.optim.Adam, {"lr": 1e-3, "fused": True}),
-], ids=["rmsprop", "adam", "autoencoder"])
+@pytest.mark.parametrize(
+    ("settings", "cls", "group"),
+    [
+        ({"name": "rmsprop", "lr": 5e-5, "betas": [0.5, 0.999], "fused": "auto"}, torch.optim.RMSprop, {"lr": 5e-5}),
+        (
+            {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.9], "fused": False},
+            torch.optim.Adam,
+            {"lr": 2e-4, "betas": (0.5, 0.9), "fused": False},
+        ),
+        ({"lr": 1e-3, "betas": [0.9, 0.999]}, torch.optim.Adam, {"lr": 1e-3, "fused": True}),
+    ],
+    ids=["rmsprop", "adam", "autoencoder"],
+)
 def test_the_settings_of_older_checkpoints_build_the_optimizer_they_named(settings, cls, group):
     optimizer = build_optimizer(settings, torch.nn.Linear(2, 2).parameters(), "model.optim.generator")
     assert type(optimizer) is cls
@@ -58,8 +68,9 @@ def test_the_settings_of_older_checkpoints_build_the_optimizer_they_named(settin
 
 def test_fp16_scaler_or_a_class_without_fused_kernels_gets_no_fused_flag():
     params = list(torch.nn.Linear(2, 2).parameters())
-    assert not build_optimizer({"_target_": "torch.optim.Adam", "lr": 1.0, "fused": "auto"}, params, "x",
-                               scaler_on=True).param_groups[0]["fused"]
+    assert not build_optimizer(
+        {"_target_": "torch.optim.Adam", "lr": 1.0, "fused": "auto"}, params, "x", scaler_on=True
+    ).param_groups[0]["fused"]
     rmsprop = build_optimizer({"_target_": "torch.optim.RMSprop", "lr": 1.0, "fused": "auto"}, params, "x")
     assert "fused" not in rmsprop.defaults
 

@@ -5,9 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from hydra.utils import instantiate
+from PIL import Image
 
 from condgan.callbacks.class_grid import ClassGridCallback
 from condgan.errors import ConfigError
@@ -18,7 +17,7 @@ from condgan.utils.sampling import grid_samples
 
 def strip_of(labelled: torch.Tensor, plain: torch.Tensor) -> np.ndarray:
     """The label strip of a labelled grid (what lies left of the plain grid), as a gray array."""
-    assert labelled.shape[1] == plain.shape[1] and torch.equal(labelled[:, :, -plain.shape[2]:], plain)
+    assert labelled.shape[1] == plain.shape[1] and torch.equal(labelled[:, :, -plain.shape[2] :], plain)
     return labelled[0, :, : labelled.shape[2] - plain.shape[2]].numpy()
 
 
@@ -29,7 +28,7 @@ def test_each_row_gets_its_label_in_a_strip_left_of_the_grid(size, per_row):
     plain = class_grid(images, per_row)
     strip = strip_of(labelled_class_grid(images, per_row, names), plain)
     row = size + GRID_PADDING
-    inked = [(strip[GRID_PADDING + r * row: (r + 1) * row] < 128).sum() for r in range(len(names))]
+    inked = [(strip[GRID_PADDING + r * row : (r + 1) * row] < 128).sum() for r in range(len(names))]
     assert all(count > 0 for count in inked), "every row has its label"
     assert inked[0] > inked[3] and inked[2] > inked[1], "longer names draw more"
     font = label_font(min(24, max(9, round(row * 0.45))))
@@ -63,7 +62,9 @@ def test_truncated_noise_redraws_only_the_components_beyond_the_threshold(train_
     assert truncated.abs().max() <= 1.0 and torch.equal(truncated[inside], noise[inside])
     assert 0.25 < (~inside).float().mean() < 0.4 and not torch.equal(truncated, noise)
     seeded = [model.generate([3, 7], 4, torch.Generator().manual_seed(2), truncation=0.5) for _ in range(2)]
-    assert torch.equal(*seeded) and not torch.equal(seeded[0], model.generate([3, 7], 4, torch.Generator().manual_seed(2)))
+    assert torch.equal(*seeded) and not torch.equal(
+        seeded[0], model.generate([3, 7], 4, torch.Generator().manual_seed(2))
+    )
     for bad in (0, -1.0, "one"):
         with pytest.raises(ConfigError, match="truncation must be a positive number"):
             model.truncate(noise, bad)

@@ -22,8 +22,16 @@ from condgan.errors import ConfigError
 from condgan.pipelines.train import resume_path, train
 from tests.conftest import FAST, REPO
 
-EXACT = ("model=cgan", "model.n_critic=2", "model.ema_decay=0.9", "trainer.max_epochs=3", "logger=csv",
-         "trainer.log_every_n_steps=2", "+trainer.limit_train_batches=6", "trainer.limit_val_batches=2")
+EXACT = (
+    "model=cgan",
+    "model.n_critic=2",
+    "model.ema_decay=0.9",
+    "trainer.max_epochs=3",
+    "logger=csv",
+    "trainer.log_every_n_steps=2",
+    "+trainer.limit_train_batches=6",
+    "trainer.limit_val_batches=2",
+)
 
 
 def last_checkpoint(cfg) -> Path:
@@ -62,8 +70,11 @@ class LastCheckpointSpy(L.Callback):
         self.path, self.seen = Path(path), []
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self.seen.append(read(self.path)["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
-                         if self.path.is_file() else None)
+        self.seen.append(
+            read(self.path)["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
+            if self.path.is_file()
+            else None
+        )
 
 
 class BatchClock(L.Callback):
@@ -91,10 +102,14 @@ def test_last_ckpt_is_written_at_every_epoch_end(train_config):
 
 
 # the mid-epoch case (the harder one) runs in `make test`; both in `make test-all`
-@pytest.mark.parametrize("batch,steps_done", [pytest.param(None, 2 * 9, marks=pytest.mark.slow), (2, 9 + 4)],
-                         ids=["at-an-epoch-end", "mid-epoch"])
-def test_an_exact_resume_after_sigterm_gives_the_uninterrupted_runs_weights_and_losses(train_config, tmp_path, caplog,
-                                                                                        batch, steps_done):
+@pytest.mark.parametrize(
+    "batch,steps_done",
+    [pytest.param(None, 2 * 9, marks=pytest.mark.slow), (2, 9 + 4)],
+    ids=["at-an-epoch-end", "mid-epoch"],
+)
+def test_an_exact_resume_after_sigterm_gives_the_uninterrupted_runs_weights_and_losses(
+    train_config, tmp_path, caplog, batch, steps_done
+):
     whole = train_config(*EXACT)
     trainer = train(whole)
     weights = {k: v.clone() for k, v in trainer.lightning_module.state_dict().items()}
@@ -128,7 +143,9 @@ def test_ckpt_path_auto_needs_the_last_checkpoint_callback(train_config):
 def test_ckpt_path_auto_takes_the_newest_of_last_and_slurm_checkpoints(tmp_path):
     last = LastCheckpoint(tmp_path / "checkpoints")
     assert resume_path("auto", last, str(tmp_path)) is None, "nothing saved yet: a fresh start"
-    assert resume_path("some.ckpt", last, str(tmp_path)) == "some.ckpt" and resume_path(None, last, str(tmp_path)) is None
+    assert (
+        resume_path("some.ckpt", last, str(tmp_path)) == "some.ckpt" and resume_path(None, last, str(tmp_path)) is None
+    )
     last.path.parent.mkdir()
     last.path.write_bytes(b"last")
     assert resume_path("auto", last, str(tmp_path)) == str(last.path)
@@ -184,8 +201,12 @@ def test_a_kill_during_the_write_keeps_the_previous_last_ckpt(train_config, monk
 
 @pytest.mark.slow
 def test_max_time_stops_within_one_batch_and_saves(train_config, caplog):
-    cfg = train_config("trainer.max_epochs=-1", "trainer.max_time=00:00:00:02", "trainer.limit_val_batches=1",
-                       "data.samples_per_class=600")
+    cfg = train_config(
+        "trainer.max_epochs=-1",
+        "trainer.max_time=00:00:00:02",
+        "trainer.limit_val_batches=1",
+        "data.samples_per_class=600",
+    )
     with open_dict(cfg):
         cfg.callbacks.clock = {"_target_": f"{__name__}.BatchClock"}
     with caplog.at_level(logging.INFO):
@@ -200,11 +221,21 @@ def test_max_time_stops_within_one_batch_and_saves(train_config, caplog):
 @pytest.mark.slow
 def test_sigterm_to_a_training_process_leaves_a_loadable_last_ckpt_and_a_resume_line(tmp_path, data_dir):
     run_dir = tmp_path / "run"
-    command = [sys.executable, str(REPO / "train.py"), *FAST, "model=cgan", "data.samples_per_class=600",
-               "trainer.max_epochs=50", "trainer.limit_val_batches=1", f"hydra.run.dir={run_dir}",
-               f"paths.data_dir={data_dir}"]
+    command = [
+        sys.executable,
+        str(REPO / "train.py"),
+        *FAST,
+        "model=cgan",
+        "data.samples_per_class=600",
+        "trainer.max_epochs=50",
+        "trainer.limit_val_batches=1",
+        f"hydra.run.dir={run_dir}",
+        f"paths.data_dir={data_dir}",
+    ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 240
     while not last.is_file() and process.poll() is None and time.monotonic() < deadline:

@@ -16,9 +16,13 @@ def test_the_bar_is_rich_in_a_terminal_and_plain_lines_elsewhere():
 
 
 def test_a_log_gets_a_line_every_n_batches_and_one_summary_per_epoch(train_config, caplog):
-    cfg = train_config("++callbacks.progress_bar={_target_: condgan.callbacks.progress_bar, every_n_batches: 2, "
-                       "interactive: false}", "trainer.max_epochs=2", "+trainer.limit_train_batches=5",
-                       "trainer.limit_val_batches=1", "trainer.log_every_n_steps=1")
+    cfg = train_config(
+        "++callbacks.progress_bar={_target_: condgan.callbacks.progress_bar, every_n_batches: 2, interactive: false}",
+        "trainer.max_epochs=2",
+        "+trainer.limit_train_batches=5",
+        "trainer.limit_val_batches=1",
+        "trainer.log_every_n_steps=1",
+    )
     with caplog.at_level(logging.INFO, logger="condgan.callbacks.progress"):
         train(cfg)
     lines = [r.getMessage() for r in caplog.records if r.name == "condgan.callbacks.progress"]

@@ -20,7 +20,7 @@ def test_translation_moves_every_image_by_whole_pixels_within_the_bound():
     moved = DiffAugment({"translation": 0.25})(images, torch.Generator().manual_seed(0))
     rows, cols = [], []
     for image in moved:
-        (y, x), = (image[0] == 1).nonzero().tolist()
+        ((y, x),) = (image[0] == 1).nonzero().tolist()
         rows.append(y - 8)
         cols.append(x - 8)
         assert torch.equal(image.sort().values.unique(), torch.tensor([-1.0, 1.0])), "pixels are moved, not blended"
@@ -88,14 +88,23 @@ def test_rotation_and_shear_warp_each_image_differently_and_differentiably():
     assert warped.shape == images.shape and warped.min() >= -1 - 1e-6 and warped.max() <= 1 + 1e-6
     bar_rows = (warped.detach()[:, 0] > 0).float().sum(2).argmax(1)
     assert (warped.detach()[:, 0, 7] > 0).sum(1).float().mean() < 9, "the bar leaves its row in most images"
-    assert len({tuple(img.flatten().round(decimals=3).tolist()) for img in warped.detach()}) == 32 and bar_rows.numel() == 32
+    assert (
+        len({tuple(img.flatten().round(decimals=3).tolist()) for img in warped.detach()}) == 32
+        and bar_rows.numel() == 32
+    )
     warped.sum().backward()
     assert images.grad is not None and images.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("experiment,augmented", [("mnist_cdcgan", "model"), ("emnist_cgan_best", "model"),
-                                                  ("mnist_cdcgan_report_faithful", "data"),
-                                                  ("emnist_cgan_best_report_faithful", "data")])
+@pytest.mark.parametrize(
+    "experiment,augmented",
+    [
+        ("mnist_cdcgan", "model"),
+        ("emnist_cgan_best", "model"),
+        ("mnist_cdcgan_report_faithful", "data"),
+        ("emnist_cgan_best_report_faithful", "data"),
+    ],
+)
 def test_augmenting_experiments_augment_for_d_unless_report_faithful(experiment, augmented, tmp_path):
     from condgan.data.transforms import BatchAugment
     from tests.conftest import compose_config
@@ -153,8 +162,11 @@ def test_ema_half_life_excludes_the_per_step_decay(train_config, override):
 
 
 def test_ema_generator_samples_with_batchnorm_statistics_of_its_own_weights(train_config):
-    model = instantiate(train_config("model=cdcgan", "model.ema_decay=0.9", "model.ema_stat_batches=3",
-                                     "model.ema_stat_batch_size=16").model)
+    model = instantiate(
+        train_config(
+            "model=cdcgan", "model.ema_decay=0.9", "model.ema_stat_batches=3", "model.ema_stat_batch_size=16"
+        ).model
+    )
     fit(model, batches=4)
     ema_norm = next(m for m in model.generator_ema.modules() if isinstance(m, torch.nn.BatchNorm2d))
     live_norm = next(m for m in model.generator.modules() if isinstance(m, torch.nn.BatchNorm2d))
@@ -261,8 +273,11 @@ def test_residual_networks_handle_the_image_sizes(size):
 
 
 def test_auxiliary_classifier_on_the_dcgan_networks(train_config):
-    model = instantiate(train_config("model=cdcgan", "model.aux_weight=0.5", "model.discriminator.aux_classes=26",
-                                     "model.recon_weight=2.0").model).eval()
+    model = instantiate(
+        train_config(
+            "model=cdcgan", "model.aux_weight=0.5", "model.discriminator.aux_classes=26", "model.recon_weight=2.0"
+        ).model
+    ).eval()
     images, labels = torch.rand(3, 1, 28, 28) * 2 - 1, torch.tensor([0, 5, 9])
     adversarial, classes = model.discriminate(images, labels)
     assert adversarial.shape == (3,) and classes.shape == (3, 26)

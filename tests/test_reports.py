@@ -78,8 +78,9 @@ def test_class_statistics_and_distance_outliers():
 
 
 def test_eda_task_writes_the_plots_and_counts_of_a_dataset(tmp_path, data_dir):
-    cfg = compose_config("eval", ["task=eda", "data=glyphs", "data.samples_per_class=24", "eda.outlier_std=2.0"],
-                         tmp_path, data_dir)
+    cfg = compose_config(
+        "eval", ["task=eda", "data=glyphs", "data.samples_per_class=24", "eda.outlier_std=2.0"], tmp_path, data_dir
+    )
     result = evaluate(cfg)
     assert result["dataset"] == "glyphs" and result["images_per_class"] == [24] * 26
     assert result["images"] == 624 and len(result["mean_intensity_per_class"]) == 26

@@ -19,8 +19,13 @@ from tests.test_configs import CONF, built_class, options, sequence_options
 
 MODELS = sequence_options("model")
 # one-digit operands: 200 queries (171 train, 9 val, 20 test), a small rendered digit set
-SMALL = ["data.operand_max=9", "data.batch_size=32", "data.digits.samples_per_class=30",
-         "data.digits.test_samples_per_class=10", *QUIET]
+SMALL = [
+    "data.operand_max=9",
+    "data.batch_size=32",
+    "data.digits.samples_per_class=30",
+    "data.digits.test_samples_per_class=10",
+    *QUIET,
+]
 
 
 def experiment_of(model: str) -> str:
@@ -81,8 +86,11 @@ def test_learns_the_small_query_set(tmp_path, data_dir, model):
 
 def test_a_model_and_data_in_other_forms_are_a_one_line_error(tmp_path, data_dir):
     cfg = config(tmp_path, data_dir, "seq2seq_image_to_text", "debug=fdr", "data.query_form=text")
-    with pytest.raises(ConfigError, match="Seq2SeqImageToText reads image queries and writes text answers: use "
-                                          "data=arithmetic with data.query_form=image data.answer_form=text"):
+    with pytest.raises(
+        ConfigError,
+        match="Seq2SeqImageToText reads image queries and writes text answers: use "
+        "data=arithmetic with data.query_form=image data.answer_form=text",
+    ):
         train(cfg)
 
 
@@ -92,10 +100,13 @@ def test_an_unknown_cell_type_is_refused_by_the_networks(tmp_path, data_dir):
         Seq2SeqText(**settings)
 
 
-@pytest.mark.parametrize("override,message", [
-    ("model.cell=rnn", "model.cell='rnn': use one of lstm, gru"),
-    ("data.operand_max=100", "data.operand_max=100: use a whole number in 0..99 (operands of at most two digits)"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("model.cell=rnn", "model.cell='rnn': use one of lstm, gru"),
+        ("data.operand_max=100", "data.operand_max=100: use a whole number in 0..99 (operands of at most two digits)"),
+    ],
+)
 def test_bad_settings_stop_the_command_line_with_one_line(tmp_path, override, message):
     result = run_here("train.py", "experiment=arith_text2text", override, *QUIET, cwd=tmp_path)
     assert result.returncode == 2 and error_lines(result) == [f"condgan: error: {message}"]
@@ -117,8 +128,12 @@ def test_a_style_code_changes_the_drawn_answers(tmp_path, data_dir):
 def test_make_eval_reports_the_answers(tmp_path, data_dir, model):
     run_dir = tmp_path / "run"
     train(config(run_dir, data_dir, model, "trainer.max_epochs=1"))
-    eval_cfg = compose_config("eval", [f"ckpt_path={run_dir}", "device=cpu", "answers_shown=4",
-                                       "metrics.character_reader.epochs=1"], tmp_path / "eval", data_dir)
+    eval_cfg = compose_config(
+        "eval",
+        [f"ckpt_path={run_dir}", "device=cpu", "answers_shown=4", "metrics.character_reader.epochs=1"],
+        tmp_path / "eval",
+        data_dir,
+    )
     report = evaluate(eval_cfg)
     answers = report["metrics"]["answers"]
     assert answers["answers"] == 20 and 0 <= answers["exact_match"] <= answers["char_accuracy"] <= 1

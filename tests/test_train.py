@@ -60,7 +60,11 @@ def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, 
     start = HParamsPluginData.FromString(events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content)
     assert start.session_start_info.hparams["model.optim.generator.lr"].number_value == cfg.model.optim.generator.lr
     experiment = HParamsPluginData.FromString(events.SummaryMetadata("_hparams_/experiment").plugin_data.content)
-    assert [m.name.tag for m in experiment.experiment.metric_infos] == ["val/fid_domain", "val/cond_acc", "best/fid_domain"]
+    assert [m.name.tag for m in experiment.experiment.metric_infos] == [
+        "val/fid_domain",
+        "val/cond_acc",
+        "best/fid_domain",
+    ]
     [best] = events.Scalars("best/fid_domain")
     assert best.value == pytest.approx(min(e.value for e in events.Scalars("val/fid_domain")))
 
@@ -86,8 +90,13 @@ def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, 
 
     eval_cfg = compose_config(
         "eval",
-        [f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}", "samples_per_class=3", "device=cpu",
-         "metrics.kid_subset_size=50", "metrics.kid_subsets=5"],
+        [
+            f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}",
+            "samples_per_class=3",
+            "device=cpu",
+            "metrics.kid_subset_size=50",
+            "metrics.kid_subsets=5",
+        ],
         out / "eval",
         data_dir,
     )
@@ -101,9 +110,12 @@ def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, 
     metrics = report["metrics"]
     intensity = metrics["pixel_intensity"]
     assert intensity["kl"] > 0 and 0 < intensity["js"] < math.log(2)
-    assert intensity["protocol"] == {"reference": "unpreprocessed glyphs test split, 104 images", "generated": 78,
-                                     "bins": 256, "class_mix": "generated labels follow the unpreprocessed glyphs "
-                                     "test split's class frequencies"}
+    assert intensity["protocol"] == {
+        "reference": "unpreprocessed glyphs test split, 104 images",
+        "generated": 78,
+        "bins": 256,
+        "class_mix": "generated labels follow the unpreprocessed glyphs test split's class frequencies",
+    }
     ink = metrics["ink"]
     assert 0 <= ink["one_piece"] <= 1 and 0 <= ink["stray_ink"] < 1
     assert ink["real_one_piece"] > 0.9, "real letters are one piece (but for the dots of some i and j)"
@@ -128,14 +140,26 @@ def test_short_run_learns_then_evaluate_exports_samples(train_config, tmp_path, 
 def test_without_the_real_data_metrics_are_skipped_and_data_root_finds_a_moved_copy(tmp_path, data_dir):
     root = tmp_path / "mnist"
     write_mnist_style(root, n_train=60, n_test=20, num_classes=10, gzipped=True)
-    cfg = compose_config("train", [
-        "data=mnist", f"data.root={root}", "data.download=false", "data.batch_size=16", "debug=limit",
-        "trainer.max_epochs=1", "callbacks.progress_bar=null", "callbacks.model_summary=null",
-    ], tmp_path, data_dir)
+    cfg = compose_config(
+        "train",
+        [
+            "data=mnist",
+            f"data.root={root}",
+            "data.download=false",
+            "data.batch_size=16",
+            "debug=limit",
+            "trainer.max_epochs=1",
+            "callbacks.progress_bar=null",
+            "callbacks.model_summary=null",
+        ],
+        tmp_path,
+        data_dir,
+    )
     train(cfg)
     shutil.rmtree(root)
-    eval_cfg = compose_config("eval", [f"ckpt_path={tmp_path}", "samples_per_class=2", "device=cpu"],
-                              tmp_path / "eval", data_dir)
+    eval_cfg = compose_config(
+        "eval", [f"ckpt_path={tmp_path}", "samples_per_class=2", "device=cpu"], tmp_path / "eval", data_dir
+    )
     report = evaluate(eval_cfg)
     assert list(report["metrics"]) == ["skipped"] and "dataset files not found" in report["metrics"]["skipped"]
     assert report["data"] == "MNISTDataModule" and (tmp_path / "eval" / "class_grid.png").is_file()
@@ -143,8 +167,18 @@ def test_without_the_real_data_metrics_are_skipped_and_data_root_finds_a_moved_c
 
     moved = tmp_path / "elsewhere"
     write_mnist_style(moved, n_train=60, n_test=20, num_classes=10, gzipped=True)
-    eval_cfg = compose_config("eval", [f"ckpt_path={tmp_path}", "samples_per_class=2", "device=cpu",
-                                       f"data_root={moved}", "metrics.kid_subset_size=10"], tmp_path / "eval2", data_dir)
+    eval_cfg = compose_config(
+        "eval",
+        [
+            f"ckpt_path={tmp_path}",
+            "samples_per_class=2",
+            "device=cpu",
+            f"data_root={moved}",
+            "metrics.kid_subset_size=10",
+        ],
+        tmp_path / "eval2",
+        data_dir,
+    )
     report = evaluate(eval_cfg)
     assert report["data"] == "mnist" and report["metrics"]["domain"]["protocol"]["generated"] == 20
 
@@ -152,11 +186,22 @@ def test_without_the_real_data_metrics_are_skipped_and_data_root_finds_a_moved_c
 def test_every_run_of_a_multirun_folder_is_reported_and_compared(tmp_path, data_dir):
     sweep = tmp_path / "multirun"
     for job, model in enumerate(["cgan", "cvae"]):
-        cfg = compose_config("train", [*FAST, f"model={model}", "debug=limit", "trainer.max_epochs=1"],
-                             sweep / str(job), data_dir)
+        cfg = compose_config(
+            "train", [*FAST, f"model={model}", "debug=limit", "trainer.max_epochs=1"], sweep / str(job), data_dir
+        )
         train(cfg)
-    eval_cfg = compose_config("eval", [f"ckpt_path={sweep}", "samples_per_class=4", "device=cpu",
-                                       "metrics.kid_subset_size=50", "metrics.kid_subsets=5"], tmp_path / "eval", data_dir)
+    eval_cfg = compose_config(
+        "eval",
+        [
+            f"ckpt_path={sweep}",
+            "samples_per_class=4",
+            "device=cpu",
+            "metrics.kid_subset_size=50",
+            "metrics.kid_subsets=5",
+        ],
+        tmp_path / "eval",
+        data_dir,
+    )
     comparison = evaluate(eval_cfg)
     assert [run["model"] for run in comparison["runs"]] == ["CGAN", "VAE"]
     assert [run["label"] for run in comparison["runs"]] == ["0", "1"]
@@ -198,8 +243,16 @@ def test_debug_overfit_trains_on_the_same_whole_batches_every_epoch(train_config
 
     cfg = train_config("debug=overfit", "trainer.max_epochs=2", f"data.on_device={on_device}")
     datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
-    trainer = L.Trainer(accelerator="cpu", max_epochs=2, overfit_batches=3, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[Batches()])
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=2,
+        overfit_batches=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Batches()],
+    )
     trainer.fit(model, datamodule=datamodule)
     epochs = [[labels for epoch, _, labels in seen if epoch == e] for e in (0, 1)]
     assert len(epochs[0]) == 3 and epochs[0] == epochs[1]

@@ -77,8 +77,16 @@ def test_datamodule_augments_only_training_batches_and_logs_removed_outliers(tmp
     images = written["train"][0].copy()
     images[0] = 255  # one image far from its class mean
     write_idx(tmp_path / "train-images-idx3-ubyte", images, gzipped=True)
-    dm = MNISTDataModule(str(tmp_path), num_classes=10, channels=1, image_size=64, download=False, batch_size=8,
-                         preprocess={"resize": True, "remove_outliers": 1.5}, augment={"rotation": 45.0})
+    dm = MNISTDataModule(
+        str(tmp_path),
+        num_classes=10,
+        channels=1,
+        image_size=64,
+        download=False,
+        batch_size=8,
+        preprocess={"resize": True, "remove_outliers": 1.5},
+        augment={"rotation": 45.0},
+    )
     with caplog.at_level("INFO"):
         dm.setup()
     assert dm.train_set.images.shape[1:] == (1, 64, 64) and dm.test_set.images.shape == (20, 1, 64, 64)
@@ -91,6 +99,13 @@ def test_datamodule_augments_only_training_batches_and_logs_removed_outliers(tmp
 
 
 def test_augmented_preprocessed_training_runs(train_config):
-    trainer = train(train_config("debug=fdr", "data.augment.rotation=30", "data.augment.crop_padding=2",
-                                 "data.preprocess.denoise=3", "data.preprocess.sharpen=0.5"))
+    trainer = train(
+        train_config(
+            "debug=fdr",
+            "data.augment.rotation=30",
+            "data.augment.crop_padding=2",
+            "data.preprocess.denoise=3",
+            "data.preprocess.sharpen=0.5",
+        )
+    )
     assert trainer.state.finished

@@ -37,8 +37,14 @@ def test_every_tutorial_command_runs_on_a_tiny_image_folder(tmp_path):
     env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore"}
     for command in tutorial_commands():
         script = REPO / command[1]
-        result = subprocess.run([sys.executable, str(script), *command[2:]], cwd=tmp_path, env=env,
-                                capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            [sys.executable, str(script), *command[2:]],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert result.returncode == 0, f"{shlex.join(command)}\n{result.stderr[-3000:]}"
     logs = tmp_path / "logs" / "tutorial"
     assert (logs / "first" / "checkpoints" / "best.ckpt").is_file()

@@ -22,8 +22,14 @@ class ClassGridCallback(L.Callback):
     within +-truncation (the truncation trick: cleaner, less varied samples).
     """
 
-    def __init__(self, dirpath: str, samples_per_class: int = 10, every_n_epochs: int = 1, seed: int = 0,
-                 truncation: float | None = None) -> None:
+    def __init__(
+        self,
+        dirpath: str,
+        samples_per_class: int = 10,
+        every_n_epochs: int = 1,
+        seed: int = 0,
+        truncation: float | None = None,
+    ) -> None:
         check_truncation(truncation)
         self.dirpath = Path(dirpath)
         self.samples_per_class = samples_per_class
@@ -33,8 +39,9 @@ class ClassGridCallback(L.Callback):
 
     def grid(self, pl_module, class_names: list[str] | None = None) -> torch.Tensor:
         """The grid, its rows labelled with ``class_names`` (or the class indices)."""
-        images, per_row = grid_samples(pl_module, self.samples_per_class, torch.Generator().manual_seed(self.seed),
-                                       truncation=self.truncation)
+        images, per_row = grid_samples(
+            pl_module, self.samples_per_class, torch.Generator().manual_seed(self.seed), truncation=self.truncation
+        )
         return labelled_class_grid(images, per_row, class_names or [str(c) for c in range(pl_module.num_classes)])
 
     @rank_zero_only

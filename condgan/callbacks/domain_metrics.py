@@ -85,8 +85,13 @@ class DomainMetricsCallback(L.Callback):
                     raise
                 log.warning("val/fid_inception is off: %s", err)
                 return
-            chosen = class_matched_indices(self.real_labels, self.real_labels, datamodule.num_classes,
-                                           self.inception_samples, torch.Generator().manual_seed(self.seed))
+            chosen = class_matched_indices(
+                self.real_labels,
+                self.real_labels,
+                datamodule.num_classes,
+                self.inception_samples,
+                torch.Generator().manual_seed(self.seed),
+            )
             self.real_inception = self.extractor.extract(val.images[chosen])
 
     def metrics(self, pl_module) -> dict[str, float]:

@@ -24,8 +24,9 @@ class HParamsTab(L.Callback):
     (default: the last ``val/fid_domain`` and ``val/cond_acc``, and the best ``val/fid_domain``),
     logged once as ``best/<name>`` (``best/fid_domain``)."""
 
-    def __init__(self, ranked_by: str = "val/fid_domain",
-                 metrics: Sequence[str] = ("val/fid_domain", "val/cond_acc")) -> None:
+    def __init__(
+        self, ranked_by: str = "val/fid_domain", metrics: Sequence[str] = ("val/fid_domain", "val/cond_acc")
+    ) -> None:
         self.ranked_by = ranked_by
         self.best_tag = "best/" + ranked_by.rsplit("/", 1)[-1]
         self.metrics = (*metrics, self.best_tag)

@@ -27,7 +27,9 @@ class LastCheckpoint(Checkpoint):
 
     def __init__(self, dirpath: str | Path, every_n_steps: int | None = None) -> None:
         if every_n_steps is not None and every_n_steps < 1:
-            raise ConfigError(f"callbacks.model_checkpoint.every_n_steps={every_n_steps}: give a positive step count or null")
+            raise ConfigError(
+                f"callbacks.model_checkpoint.every_n_steps={every_n_steps}: give a positive step count or null"
+            )
         self.path = Path(dirpath) / LAST
         self.every_n_steps = every_n_steps
         self._saved_at: int | None = None
@@ -55,6 +57,10 @@ class LastCheckpoint(Checkpoint):
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
             self.save(trainer)
-            log.info("training interrupted (%s) at epoch %d, step %d: %s written",
-                     "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl+C",
-                     trainer.current_epoch, trainer.global_step, self.path)
+            log.info(
+                "training interrupted (%s) at epoch %d, step %d: %s written",
+                "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl+C",
+                trainer.current_epoch,
+                trainer.global_step,
+                self.path,
+            )

@@ -14,10 +14,24 @@ class CompactModelSummary(ModelSummary):
     models without an example input (it printed 0)."""
 
     @staticmethod
-    def summarize(summary_data: list[tuple[str, list[str]]], total_parameters: int, trainable_parameters: int,
-                  model_size: float, total_training_modes: dict[str, int], total_flops: int, **kwargs) -> None:
+    def summarize(
+        summary_data: list[tuple[str, list[str]]],
+        total_parameters: int,
+        trainable_parameters: int,
+        model_size: float,
+        total_training_modes: dict[str, int],
+        total_flops: int,
+        **kwargs,
+    ) -> None:
         columns = dict(summary_data)
-        networks = "; ".join(f"{name} ({kind}, {params})"
-                             for name, kind, params in zip(columns["Name"], columns["Type"], columns["Params"]))
-        log.info("model: %s; %s parameters (%s trainable), %.1f MB", networks, get_human_readable_count(total_parameters),
-                 get_human_readable_count(trainable_parameters), model_size)
+        networks = "; ".join(
+            f"{name} ({kind}, {params})"
+            for name, kind, params in zip(columns["Name"], columns["Type"], columns["Params"])
+        )
+        log.info(
+            "model: %s; %s parameters (%s trainable), %.1f MB",
+            networks,
+            get_human_readable_count(total_parameters),
+            get_human_readable_count(trainable_parameters),
+            model_size,
+        )

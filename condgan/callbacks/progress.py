@@ -35,23 +35,41 @@ class LineProgressBar(ProgressBar):
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_start = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
         done = batch_idx + 1
         if not self.enabled or done % self.every_n_batches:
             return
         metrics = self.get_metrics(trainer, pl_module)
         total = self.total_train_batches
-        log.info("epoch %d: batch %d/%s, %.1f s%s", trainer.current_epoch, done,
-                 total if total != float("inf") else "?", time.perf_counter() - self._epoch_start,
-                 "; " + _numbers(metrics, sorted(k for k in metrics if k.startswith("train/"))) if metrics else "")
+        log.info(
+            "epoch %d: batch %d/%s, %.1f s%s",
+            trainer.current_epoch,
+            done,
+            total if total != float("inf") else "?",
+            time.perf_counter() - self._epoch_start,
+            "; " + _numbers(metrics, sorted(k for k in metrics if k.startswith("train/"))) if metrics else "",
+        )
 
 
 class EpochSummary(L.Callback):
     """One line per epoch in the run's log (``<task>.log``) and console: the epoch, its wall time,
     the last training losses and the validation numbers that rank runs."""
 
-    SHOWN = ("train/d_loss", "train/g_loss", "train/recon_loss", "train/kl", "train/loss", "val/fid_domain",
-             "val/cond_acc", "val/loss", "val/exact_match", "val/char_acc", "val/mse")
+    SHOWN = (
+        "train/d_loss",
+        "train/g_loss",
+        "train/recon_loss",
+        "train/kl",
+        "train/loss",
+        "val/fid_domain",
+        "val/cond_acc",
+        "val/loss",
+        "val/exact_match",
+        "val/char_acc",
+        "val/mse",
+    )
 
     def __init__(self) -> None:
         self._epoch_start = 0.0
@@ -63,8 +81,12 @@ class EpochSummary(L.Callback):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         numbers = _numbers(trainer.callback_metrics, self.SHOWN)
-        log.info("epoch %d done in %.1f s%s", trainer.current_epoch, time.perf_counter() - self._epoch_start,
-                 f": {numbers}" if numbers else "")
+        log.info(
+            "epoch %d done in %.1f s%s",
+            trainer.current_epoch,
+            time.perf_counter() - self._epoch_start,
+            f": {numbers}" if numbers else "",
+        )
 
 
 def progress_bar(every_n_batches: int = 100, interactive: bool | None = None) -> ProgressBar:

@@ -83,8 +83,9 @@ class Queries:
         return len(self.values)
 
 
-def split_queries(n: int, test_fraction: float, val_fraction: float, train_fraction: float,
-                  seed: int) -> dict[str, torch.Tensor]:
+def split_queries(
+    n: int, test_fraction: float, val_fraction: float, train_fraction: float, seed: int
+) -> dict[str, torch.Tensor]:
     """Indices of the test, val and train queries among ``n``, from one permutation drawn with ``seed``."""
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_test = round(n * test_fraction)
@@ -100,10 +101,20 @@ class QueryBatches(Dataset):
     images are wanted) ``query_images`` / ``answer_images`` uint8 ``[B, L, 1, S, S]``, drawn from the
     seed, or taken from ``fixed`` images drawn once."""
 
-    def __init__(self, queries: Queries, index: torch.Tensor, images: CharacterImages | None,
-                 forms: Mapping[str, str], fixed_seed: int | None) -> None:
-        self.batch = {"query": queries.query_tokens[index], "answer": queries.answer_tokens[index],
-                      "value": queries.values[index], "operator": queries.operator[index]}
+    def __init__(
+        self,
+        queries: Queries,
+        index: torch.Tensor,
+        images: CharacterImages | None,
+        forms: Mapping[str, str],
+        fixed_seed: int | None,
+    ) -> None:
+        self.batch = {
+            "query": queries.query_tokens[index],
+            "answer": queries.answer_tokens[index],
+            "value": queries.values[index],
+            "operator": queries.operator[index],
+        }
         self.images, self.forms = images, dict(forms)
         self.fixed = None if fixed_seed is None else self.draw(torch.arange(len(index)), fixed_seed)
 
@@ -112,8 +123,11 @@ class QueryBatches(Dataset):
 
     def draw(self, index: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
         generator = torch.Generator().manual_seed(seed)
-        return {f"{side}_images": self.images.draw(self.batch[side][index], generator)
-                for side in ("query", "answer") if self.forms[side] == "image"}
+        return {
+            f"{side}_images": self.images.draw(self.batch[side][index], generator)
+            for side in ("query", "answer")
+            if self.forms[side] == "image"
+        }
 
     def __getitem__(self, item) -> dict[str, torch.Tensor]:
         seed, index = item
@@ -182,8 +196,10 @@ class ArithmeticDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if not 0 <= operand_max <= 99:
-            raise ConfigError(f"data.operand_max={operand_max}: queries have operands of at most two digits; "
-                              "use a whole number in 0..99")
+            raise ConfigError(
+                f"data.operand_max={operand_max}: queries have operands of at most two digits; "
+                "use a whole number in 0..99"
+            )
         if not operators or len(set(operators)) != len(operators) or not set(operators) <= set(OPERATOR_CHARACTERS):
             raise ConfigError(f"data.operators={operators!r}: use '+-', '+' or '-'")
         for key, form in (("query_form", query_form), ("answer_form", answer_form)):
@@ -217,8 +233,10 @@ class ArithmeticDataModule(L.LightningDataModule):
         if self._digit_source is None:
             source = hydra.utils.instantiate(dict(self.hparams.digits))
             if not isinstance(source, TensorImageDataModule) or source.num_classes != 10:
-                raise ConfigError("data.digits must be a 10-class digit dataset config such as glyph_digits or mnist "
-                                  "(data@data.digits=mnist)")
+                raise ConfigError(
+                    "data.digits must be a 10-class digit dataset config such as glyph_digits or mnist "
+                    "(data@data.digits=mnist)"
+                )
             self._digit_source = source
         return self._digit_source
 
@@ -228,8 +246,9 @@ class ArithmeticDataModule(L.LightningDataModule):
         if split not in self._characters:
             digits = self.digit_source().reference_set(split)
             hp = self.hparams
-            operators = render_operators(hp.operator_images, hp.seed * 10 + SPLITS.index(split),
-                                         digits.images.shape[-1], hp.render or {})
+            operators = render_operators(
+                hp.operator_images, hp.seed * 10 + SPLITS.index(split), digits.images.shape[-1], hp.render or {}
+            )
             self._characters[split] = CharacterImages((digits.images, digits.labels), operators, hp.jitter)
         return self._characters[split]
 
@@ -256,14 +275,19 @@ class ArithmeticDataModule(L.LightningDataModule):
             if split in self.sets:
                 continue
             if split == "train" and not len(self.splits["train"]):
-                raise ConfigError(f"data.train_fraction={self.hparams.train_fraction} leaves no training query; "
-                                  "raise it")
+                raise ConfigError(
+                    f"data.train_fraction={self.hparams.train_fraction} leaves no training query; raise it"
+                )
             images = self.characters(split) if self.needs_images else None
             fixed = None if split == "train" else self.hparams.seed * 10 + SPLITS.index(split)
             self.sets[split] = QueryBatches(self.queries, self.splits[split], images, self.forms, fixed)
         if "train" in wanted:
-            log.info("arithmetic: %d train, %d val, %d test queries (%s -> %s)", *(len(self.splits[s]) for s in SPLITS),
-                     self.hparams.query_form, self.hparams.answer_form)
+            log.info(
+                "arithmetic: %d train, %d val, %d test queries (%s -> %s)",
+                *(len(self.splits[s]) for s in SPLITS),
+                self.hparams.query_form,
+                self.hparams.answer_form,
+            )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if split not in self.sets:
@@ -273,9 +297,14 @@ class ArithmeticDataModule(L.LightningDataModule):
             return DataLoader(StoredOrderBatches(dataset, self.hparams.batch_size, self.hparams.seed), batch_size=None)
         drop_last = shuffle and len(dataset) >= self.hparams.batch_size
         sampler = SeededBatchSampler(len(dataset), self.hparams.batch_size, shuffle, drop_last, self.hparams.seed)
-        return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=self.hparams.num_workers,
-                          persistent_workers=self.hparams.num_workers > 0,
-                          generator=torch.Generator().manual_seed(self.hparams.seed))
+        return DataLoader(
+            dataset,
+            batch_size=None,
+            sampler=sampler,
+            num_workers=self.hparams.num_workers,
+            persistent_workers=self.hparams.num_workers > 0,
+            generator=torch.Generator().manual_seed(self.hparams.seed),
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

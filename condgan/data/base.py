@@ -231,8 +231,13 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
         outliers = distance_outliers(images, labels, self.hparams.num_classes, float(num_std))
         removed = int(outliers.sum())
         if removed:
-            log.info("%s: removed %d outliers of %d training images (data.preprocess.remove_outliers=%s std)",
-                     self.name, removed, len(labels), num_std)
+            log.info(
+                "%s: removed %d outliers of %d training images (data.preprocess.remove_outliers=%s std)",
+                self.name,
+                removed,
+                len(labels),
+                num_std,
+            )
         self.removed_outliers += removed
         return ~outliers
 
@@ -282,16 +287,29 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
         if self.overfitting():
             # batches in stored order, one per item: Lightning keeps the sequential sampler and
             # takes the first overfit_batches, the same ones every epoch, on either data path
-            return DataLoader(ConsecutiveBatches(dataset, self.hparams.batch_size, shuffle and self.hparams.drop_last),
-                              batch_size=None, shuffle=False)
+            return DataLoader(
+                ConsecutiveBatches(dataset, self.hparams.batch_size, shuffle and self.hparams.drop_last),
+                batch_size=None,
+                shuffle=False,
+            )
         batches = EpochBatchSampler(
-            len(dataset), self.hparams.batch_size, shuffle, shuffle and self.hparams.drop_last, self.hparams.seed,
+            len(dataset),
+            self.hparams.batch_size,
+            shuffle,
+            shuffle and self.hparams.drop_last,
+            self.hparams.seed,
             self._resume_at if shuffle else None,
         )
         if self.keeps_data_on_device():
             trainer = self.trainer
-            return DeviceBatches(dataset.images, dataset.labels, batches, trainer.strategy.root_device,
-                                 trainer.global_rank, trainer.world_size)
+            return DeviceBatches(
+                dataset.images,
+                dataset.labels,
+                batches,
+                trainer.strategy.root_device,
+                trainer.global_rank,
+                trainer.world_size,
+            )
         return DataLoader(
             dataset,
             batch_size=None,
@@ -321,9 +339,11 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
         if self.train_set is not None and self.hparams.drop_last and len(self.train_set) < self.hparams.batch_size:
-            raise ConfigError(f"{self.name}: {len(self.train_set)} training images make no whole batch of "
-                              f"data.batch_size={self.hparams.batch_size}; use a data.batch_size of at most "
-                              f"{len(self.train_set)}")
+            raise ConfigError(
+                f"{self.name}: {len(self.train_set)} training images make no whole batch of "
+                f"data.batch_size={self.hparams.batch_size}; use a data.batch_size of at most "
+                f"{len(self.train_set)}"
+            )
         return self._loader(self.train_set, shuffle=True)
 
     def val_dataloader(self) -> DataLoader | DeviceBatches:

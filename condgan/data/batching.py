@@ -14,8 +14,15 @@ class EpochBatchSampler(Sampler[list[int]]):
     split the batches between them. ``set_epoch`` selects the epoch; without it, each pass advances.
     """
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, drop_last: bool, seed: int = 0,
-                 resume_at: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        shuffle: bool,
+        drop_last: bool,
+        seed: int = 0,
+        resume_at: tuple[int, int] | None = None,
+    ) -> None:
         self.n, self.batch_size, self.shuffle, self.drop_last, self.seed = n, batch_size, shuffle, drop_last, seed
         self.epoch = 0
         # (epoch, batches done): the first pass over that epoch starts after those batches
@@ -38,7 +45,7 @@ class EpochBatchSampler(Sampler[list[int]]):
         already trained, once."""
         batches = list(self.order().to(device).split(self.batch_size))[: len(self)]
         if self.resume_at is not None and self.resume_at[0] == self.epoch:
-            batches, self.resume_at = batches[self.resume_at[1]:], None
+            batches, self.resume_at = batches[self.resume_at[1] :], None
         self.epoch += 1
         return batches
 
@@ -56,8 +63,15 @@ class DeviceBatches:
 
     batch_sampler = None  # what Lightning's DataLoader checks look for; batches come from ``sampler``
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, sampler: EpochBatchSampler,
-                 device: torch.device, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        sampler: EpochBatchSampler,
+        device: torch.device,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         self.images, self.labels = images.to(device), labels.to(device)
         self.sampler, self.device, self.rank, self.world_size = sampler, device, rank, world_size
 

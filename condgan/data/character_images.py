@@ -34,8 +34,12 @@ class CharacterImages:
     image; None: drawn as rendered), so no two draws of a query give the same picture.
     """
 
-    def __init__(self, digits: tuple[torch.Tensor, torch.Tensor], operators: tuple[torch.Tensor, torch.Tensor],
-                 jitter: Mapping | None) -> None:
+    def __init__(
+        self,
+        digits: tuple[torch.Tensor, torch.Tensor],
+        operators: tuple[torch.Tensor, torch.Tensor],
+        jitter: Mapping | None,
+    ) -> None:
         self.digits = grouped_by_class(*digits, 10)
         self.operators = grouped_by_class(*operators, len(OPERATOR_CHARACTERS))
         self.jitter = dict(jitter) if jitter else None
@@ -62,14 +66,16 @@ class CharacterImages:
     def _warp(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """uint8 images warped by a random draw of the jitter each."""
         jitter = self.jitter
-        theta = random_affine(len(images), generator, jitter["rotation"], tuple(jitter["scale"]), jitter["shear"],
-                              jitter["shift"])
+        theta = random_affine(
+            len(images), generator, jitter["rotation"], tuple(jitter["scale"]), jitter["shear"], jitter["shift"]
+        )
         warped = warp(images.float().div(127.5).sub(1), theta)
         return warped.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
 
 
-def render_operators(per_operator: int, seed: int, image_size: int,
-                     render: Mapping) -> tuple[torch.Tensor, torch.Tensor]:
+def render_operators(
+    per_operator: int, seed: int, image_size: int, render: Mapping
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``per_operator`` rendered images each of ``+`` and ``-`` (labels 0, 1) with the glyph
     renderer's stroke widths and jitter (``render``: the settings of
     :func:`~condgan.data.glyphs.render_glyphs`)."""

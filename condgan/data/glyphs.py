@@ -67,8 +67,9 @@ def render_glyphs(
     """
     gen = torch.Generator().manual_seed(seed)
     canvas = image_size * SUPERSAMPLE
-    templates = render_templates(canvas, font_size * SUPERSAMPLE, [round(w * SUPERSAMPLE) for w in stroke_widths],
-                                 alphabet)
+    templates = render_templates(
+        canvas, font_size * SUPERSAMPLE, [round(w * SUPERSAMPLE) for w in stroke_widths], alphabet
+    )
     labels = torch.arange(len(alphabet)).repeat_interleave(samples_per_class)
     n = len(labels)
     case = (torch.rand(n, generator=gen) < lowercase_prob).long()
@@ -106,8 +107,9 @@ class GlyphsDataModule(TensorImageDataModule):
     ) -> None:
         super().__init__(root, *args, **kwargs)
         if self.hparams.num_classes != len(self.alphabet) or self.hparams.channels != 1:
-            raise ConfigError(f"{self.name} has {len(self.alphabet)} classes and 1 channel; fix "
-                              "data.num_classes/data.channels")
+            raise ConfigError(
+                f"{self.name} has {len(self.alphabet)} classes and 1 channel; fix data.num_classes/data.channels"
+            )
         self._splits: dict[bool, dict[str, torch.Tensor]] = {}
 
     def _render_args(self, train: bool) -> dict:

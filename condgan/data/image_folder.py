@@ -72,10 +72,17 @@ class DecodedFilesDataModule(TensorImageDataModule):
 
     def cache_path(self, files: Sequence[Path]) -> Path:
         hp = self.hparams
-        digest = hashlib.sha1(json.dumps(
-            {"files": [str(f) for f in files], "sizes": [f.stat().st_size for f in files],
-             "image_size": hp.image_size, "channels": hp.channels, "resample": hp.resample},
-        ).encode()).hexdigest()[:16]
+        digest = hashlib.sha1(
+            json.dumps(
+                {
+                    "files": [str(f) for f in files],
+                    "sizes": [f.stat().st_size for f in files],
+                    "image_size": hp.image_size,
+                    "channels": hp.channels,
+                    "resample": hp.resample,
+                },
+            ).encode()
+        ).hexdigest()[:16]
         cache_dir = Path(hp.cache_dir or Path(hp.root).expanduser() / "cache").expanduser()
         return cache_dir / f"{self.name}-{digest}.pt"
 
@@ -105,8 +112,15 @@ class ImageFolderDataModule(DecodedFilesDataModule):
 
     name = "image_folder"
 
-    def __init__(self, root: str, *args, labels: str = "subfolders", test_fraction: float = 0.1,
-                 dataset_name: str = "image_folder", **kwargs) -> None:
+    def __init__(
+        self,
+        root: str,
+        *args,
+        labels: str = "subfolders",
+        test_fraction: float = 0.1,
+        dataset_name: str = "image_folder",
+        **kwargs,
+    ) -> None:
         super().__init__(root, *args, **kwargs)
         if labels not in ("subfolders", "none"):
             raise ConfigError(f"data.labels={labels!r}: use subfolders or none")
@@ -218,7 +232,7 @@ class CelebADataModule(DecodedFilesDataModule):
         return [*super().attribute_names(), *stored]
 
     def load_attribute(self, name: str, images: torch.Tensor, labels: torch.Tensor, train: bool) -> torch.Tensor:
-        if name not in self.attribute_names()[len(super().attribute_names()):]:
+        if name not in self.attribute_names()[len(super().attribute_names()) :]:
             return super().load_attribute(name, images, labels, train)
         lines = (self.base() / "list_attr_celeba.txt").read_text().splitlines()
         column = lines[1].split().index(name)

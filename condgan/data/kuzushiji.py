@@ -19,7 +19,9 @@ def read_npz_array(path: Path, dtype: type, ndim: int) -> np.ndarray:
         with np.load(path, allow_pickle=False) as archive:
             array = archive["arr_0"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-        raise CorruptDatasetError(f"{path} cannot be read as a .npz with arr_0 ({err}); delete it and download it again") from err
+        raise CorruptDatasetError(
+            f"{path} cannot be read as a .npz with arr_0 ({err}); delete it and download it again"
+        ) from err
     if array.ndim != ndim or not np.issubdtype(array.dtype, dtype):
         raise CorruptDatasetError(
             f"{path} holds a {array.dtype} array of shape {array.shape}, not the official format; download it again"

@@ -11,14 +11,15 @@ def class_column(labels: torch.Tensor) -> torch.Tensor:
     return labels[:, 0] if labels.dim() == 2 else labels
 
 
-def per_class_indices(labels: torch.Tensor, num_classes: int, n: int | torch.Tensor,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+def per_class_indices(
+    labels: torch.Tensor, num_classes: int, n: int | torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Indices of up to ``n`` images of each class (``n[c]`` of class ``c`` when ``n`` is a tensor of
     counts), grouped by class: the first ones, or random ones drawn with ``generator``."""
     order = torch.arange(len(labels)) if generator is None else torch.randperm(len(labels), generator=generator)
     ordered = labels[order]
     wanted = torch.as_tensor(n).expand(num_classes).tolist()
-    return torch.cat([order[ordered == c][:wanted[c]] for c in range(num_classes)])
+    return torch.cat([order[ordered == c][: wanted[c]] for c in range(num_classes)])
 
 
 def class_allocation(labels: torch.Tensor, num_classes: int, total: int) -> torch.Tensor:
@@ -41,8 +42,9 @@ def class_allocation(labels: torch.Tensor, num_classes: int, total: int) -> torc
     return shares
 
 
-def class_matched_indices(labels: torch.Tensor, reference: torch.Tensor, num_classes: int, n: int,
-                          generator: torch.Generator | None = None) -> torch.Tensor:
+def class_matched_indices(
+    labels: torch.Tensor, reference: torch.Tensor, num_classes: int, n: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Indices of up to ``n`` of ``labels``, grouped by class, whose class mix follows the class
     frequencies of ``reference`` (:func:`class_allocation`); fewer where a class runs short."""
     return per_class_indices(labels, num_classes, class_allocation(reference, num_classes, n), generator)

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from condgan.data.statistics import distance_outliers
-from condgan.nets.affine import random_affine, warp
 from condgan.errors import ConfigError
+from condgan.nets.affine import random_affine, warp
 
 CHUNK = 4096
 PREPROCESS_KEYS = ("remove_outliers", "denoise", "sharpen", "resize")
@@ -59,6 +59,7 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def check_settings(settings: Mapping | None, keys: tuple[str, ...], group: str) -> dict:
+    """The ``data.<group>`` settings as a dict, refusing keys outside ``keys``."""
     settings = dict(settings or {})
     unknown = sorted(set(settings) - set(keys))
     if unknown:
@@ -105,8 +106,15 @@ class BatchAugment:
         s, n, size = self.settings, len(images), images.shape[-1]
         if self.warps:
             zoom = float(s.get("zoom") or 0.0)
-            theta = random_affine(n, None, float(s.get("rotation") or 0.0), (1 - zoom, 1 + zoom),
-                                  float(s.get("shear") or 0.0), float(s.get("shift") or 0.0), images.device)
+            theta = random_affine(
+                n,
+                None,
+                float(s.get("rotation") or 0.0),
+                (1 - zoom, 1 + zoom),
+                float(s.get("shear") or 0.0),
+                float(s.get("shift") or 0.0),
+                images.device,
+            )
             padding = int(s.get("crop_padding") or 0)
             if padding:
                 pixels = torch.randint(-padding, padding + 1, (n, 2), device=images.device).float()

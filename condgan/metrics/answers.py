@@ -13,8 +13,11 @@ from condgan.metrics.classifier import DomainClassifier, load_or_train_classifie
 
 
 def _scores(right: torch.Tensor) -> dict:
-    return {"answers": len(right), "exact_match": float(right.all(1).float().mean()),
-            "char_accuracy": float(right.float().mean())}
+    return {
+        "answers": len(right),
+        "exact_match": float(right.all(1).float().mean()),
+        "char_accuracy": float(right.float().mean()),
+    }
 
 
 def answer_scores(predicted: torch.Tensor, true: torch.Tensor, operators: torch.Tensor, operator_names: str) -> dict:
@@ -41,18 +44,27 @@ def value_errors(predicted: list[int | None], true: list[int]) -> dict:
     """How far the predicted values lie from the true ones: answers that write no number, wrong
     numbers, and the mean absolute error of the wrong ones."""
     wrong = [abs(p - t) for p, t in zip(predicted, true) if p is not None and p != t]
-    return {"not_a_number": sum(p is None for p in predicted), "wrong_numbers": len(wrong),
-            "mean_abs_error_of_wrong": sum(wrong) / len(wrong) if wrong else 0.0}
+    return {
+        "not_a_number": sum(p is None for p in predicted),
+        "wrong_numbers": len(wrong),
+        "mean_abs_error_of_wrong": sum(wrong) / len(wrong) if wrong else 0.0,
+    }
 
 
-def character_reader(datamodule: ArithmeticDataModule, settings: Mapping, cache_dir: str | Path,
-                     device: torch.device | str = "cpu") -> DomainClassifier:
+def character_reader(
+    datamodule: ArithmeticDataModule, settings: Mapping, cache_dir: str | Path, device: torch.device | str = "cpu"
+) -> DomainClassifier:
     """A domain classifier (:mod:`condgan.metrics.classifier`, ``settings`` as ``metrics.character_reader``)
     of the character images: blank, the digit source's digits, ``+`` and ``-``, trained on the
     train split's characters, tested on the test split's, cached like every domain classifier."""
     return load_or_train_classifier(
-        f"{datamodule.digit_source().name}-characters", datamodule.character_set("train"),
-        datamodule.character_set("test"), len(CHARACTERS), settings, cache_dir, device,
+        f"{datamodule.digit_source().name}-characters",
+        datamodule.character_set("train"),
+        datamodule.character_set("test"),
+        len(CHARACTERS),
+        settings,
+        cache_dir,
+        device,
     )
 
 

@@ -160,8 +160,9 @@ def classifier_net(num_classes: int, channels: int, settings: Mapping) -> Domain
     from the caller's random state (loading a cached classifier must not change a run's noise)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings["seed"])
-        return DomainClassifierNet(head_size(settings["objective"], num_classes), channels,
-                                   **{k: settings[k] for k in ARCHITECTURE_KEYS})
+        return DomainClassifierNet(
+            head_size(settings["objective"], num_classes), channels, **{k: settings[k] for k in ARCHITECTURE_KEYS}
+        )
 
 
 def train_classifier(
@@ -176,7 +177,9 @@ def train_classifier(
     state as it was: a training run that trains the classifier on its first validation draws the
     same noise as one that finds it cached."""
     device = torch.device(device)
-    cuda_devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    cuda_devices = (
+        [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    )
     images, labels = train
     with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(settings["seed"])
@@ -223,7 +226,9 @@ def load_or_train_classifier(
             stored = torch.load(path, map_location="cpu", weights_only=True)
             net = classifier_net(num_classes, channels, settings)
             net.load_state_dict(stored["state_dict"])
-            log.info("domain classifier for %s from %s (test accuracy %.4f)", name, path, stored["info"]["test_accuracy"])
+            log.info(
+                "domain classifier for %s from %s (test accuracy %.4f)", name, path, stored["info"]["test_accuracy"]
+            )
             return DomainClassifier(net, stored["info"]).to(device)
         except (RuntimeError, KeyError, OSError, EOFError, pickle.UnpicklingError) as err:
             log.warning("retraining the domain classifier: cached %s is unreadable (%s)", path, err)
@@ -247,18 +252,31 @@ def load_or_train_classifier(
     partial = path.with_suffix(".tmp")
     torch.save({"state_dict": net.state_dict(), "info": classifier.info}, partial)
     partial.replace(path)
-    log.info("trained the domain classifier (%s) for %s in %.1f s: test accuracy %.4f, cached at %s",
-             settings["objective"], name, seconds, accuracy, path)
+    log.info(
+        "trained the domain classifier (%s) for %s in %.1f s: test accuracy %.4f, cached at %s",
+        settings["objective"],
+        name,
+        seconds,
+        accuracy,
+        path,
+    )
     return classifier
 
 
-def classifier_for(datamodule, settings: Mapping, cache_dir: str | Path, device: torch.device | str = "cpu") -> DomainClassifier:
+def classifier_for(
+    datamodule, settings: Mapping, cache_dir: str | Path, device: torch.device | str = "cpu"
+) -> DomainClassifier:
     """The domain classifier of a :class:`~condgan.data.base.TensorImageDataModule`'s data: trained
     on its train split and tested on its test split, both without the experiment's preprocessing
     (:meth:`~condgan.data.base.TensorImageDataModule.reference_set`), so every experiment on the
     dataset at one image size gets the same one."""
     train, test = datamodule.reference_set("train"), datamodule.reference_set("test")
     return load_or_train_classifier(
-        datamodule.name, (train.images, train.labels), (test.images, test.labels),
-        datamodule.num_classes, settings, cache_dir, device,
+        datamodule.name,
+        (train.images, train.labels),
+        (test.images, test.labels),
+        datamodule.num_classes,
+        settings,
+        cache_dir,
+        device,
     )

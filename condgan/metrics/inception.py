@@ -46,6 +46,7 @@ def is_torchscript(path: Path) -> bool:
 
 @contextmanager
 def socket_timeout(seconds: float):
+    """Inside the block, sockets time out after ``seconds`` (the previous default restored after)."""
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(seconds)
     try:
@@ -81,7 +82,8 @@ class InceptionFeatures(nn.Module):
         try:
             with socket_timeout(download_timeout):
                 self.net = NoTrainInceptionV3(
-                    name="inception-v3-compat", features_list=[str(FEATURES)],
+                    name="inception-v3-compat",
+                    features_list=[str(FEATURES)],
                     feature_extractor_weights_path=str(path) if path else None,
                 )
         except (URLError, OSError) as err:

@@ -28,8 +28,10 @@ def ink_pieces(images: torch.Tensor, threshold: float = 0.3) -> tuple[torch.Tens
     the ink until nothing changes, so each piece ends labelled with its largest pixel id.
     """
     if images.dim() != 4 or images.shape[1] != 1:
-        raise CondganError(f"ink pieces are measured on single-channel drawings [N, 1, H, W], not on images "
-                           f"of shape {tuple(images.shape)}")
+        raise CondganError(
+            f"ink pieces are measured on single-channel drawings [N, 1, H, W], not on images "
+            f"of shape {tuple(images.shape)}"
+        )
     intensity = unit_intensity(images)
     ink = intensity > threshold
     n, _, h, w = images.shape
@@ -48,15 +50,21 @@ def ink_pieces(images: torch.Tensor, threshold: float = 0.3) -> tuple[torch.Tens
     return pieces, stray
 
 
-def ink_connectivity(real: torch.Tensor, generated: torch.Tensor, threshold: float = 0.3,
-                     chunk: int = 2048) -> dict[str, float]:
+def ink_connectivity(
+    real: torch.Tensor, generated: torch.Tensor, threshold: float = 0.3, chunk: int = 2048
+) -> dict[str, float]:
     """The share of images whose ink is one piece and the mean share of ink outside the largest
     piece, of the generated images and of the real ones (their floor), in chunks of ``chunk``."""
+
     def summary(images: torch.Tensor) -> tuple[float, float]:
         pieces, stray = zip(*(ink_pieces(part, threshold) for part in images.split(chunk)))
         return float((torch.cat(pieces) == 1).float().mean()), float(torch.cat(stray).mean())
 
     one_piece, stray_ink = summary(generated)
     real_one_piece, real_stray_ink = summary(real)
-    return {"one_piece": one_piece, "stray_ink": stray_ink,
-            "real_one_piece": real_one_piece, "real_stray_ink": real_stray_ink}
+    return {
+        "one_piece": one_piece,
+        "stray_ink": stray_ink,
+        "real_one_piece": real_one_piece,
+        "real_stray_ink": real_stray_ink,
+    }

@@ -43,8 +43,11 @@ def kernel_distance(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, 
     """
     half = min(len(real), len(fake)) // 2
     size = min(subset_size, half)
-    result = {"subsets": subsets, "subset_size": size,
-              "subset_size_rule": f"min(requested {subset_size}, half the smaller set {half})"}
+    result = {
+        "subsets": subsets,
+        "subset_size": size,
+        "subset_size_rule": f"min(requested {subset_size}, half the smaller set {half})",
+    }
     if size < 2:
         return {"mean": float("nan"), "std": float("nan"), **result}
     with warnings.catch_warnings():  # torchmetrics warns that KID keeps its features: they are ours already
@@ -72,8 +75,13 @@ def per_class_frechet_distance(
 
 
 def per_class_kernel_distance(
-    real: torch.Tensor, real_labels: torch.Tensor, fake: torch.Tensor, fake_labels: torch.Tensor, num_classes: int,
-    subsets: int = 100, subset_size: int = 1000,
+    real: torch.Tensor,
+    real_labels: torch.Tensor,
+    fake: torch.Tensor,
+    fake_labels: torch.Tensor,
+    num_classes: int,
+    subsets: int = 100,
+    subset_size: int = 1000,
 ) -> list[float | None]:
     """One KID mean per class between the real and generated features of that class (None when a
     class has fewer than 4 images on either side: no two-image subsets that differ). Unlike FID,

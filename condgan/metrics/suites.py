@@ -65,7 +65,11 @@ def per_class_scores(
         log.warning(
             "per-class FID of %d of %d classes (%s%s) rests on fewer than %d real or generated images "
             "(metrics.per_class_min_images; features: %d-d): flagged unreliable, read their per-class KID",
-            len(few), num_classes, ", ".join(map(str, few[:10])), ", ..." if len(few) > 10 else "", minimum,
+            len(few),
+            num_classes,
+            ", ".join(map(str, few[:10])),
+            ", ..." if len(few) > 10 else "",
+            minimum,
             real_features.shape[1],
         )
     subsets, subset_size = settings["kid_subsets"], settings["kid_subset_size"]
@@ -174,6 +178,9 @@ def ink_metrics(images: tuple[torch.Tensor, torch.Tensor], reference: str, thres
         return {"skipped": f"{generated.shape[1]}-channel images: ink pieces are measured on single-channel drawings"}
     return {
         **ink_connectivity(real, generated, threshold),
-        "protocol": {"reference": f"{reference}, {len(real)} images", "generated": len(generated),
-                     "ink": f"pixels above {threshold} of full intensity, 8-connected"},
+        "protocol": {
+            "reference": f"{reference}, {len(real)} images",
+            "generated": len(generated),
+            "ink": f"pixels above {threshold} of full intensity, 8-connected",
+        },
     }

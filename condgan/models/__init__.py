@@ -14,5 +14,19 @@ from condgan.models.seq2seq import Seq2SeqImageToText, Seq2SeqText, Seq2SeqTextT
 from condgan.models.sequence import SequenceModule
 from condgan.models.vae import VAE
 
-__all__ = ["AutoencoderModule", "VAE", "CDCGAN", "GenerativeModule", "AdversarialModule", "CGAN", "CGANMLP", "ProjGAN", "ResGAN", "load_generative_model",
-           "SequenceModule", "Seq2SeqText", "Seq2SeqImageToText", "Seq2SeqTextToImage"]
+__all__ = [
+    "AutoencoderModule",
+    "VAE",
+    "CDCGAN",
+    "GenerativeModule",
+    "AdversarialModule",
+    "CGAN",
+    "CGANMLP",
+    "ProjGAN",
+    "ResGAN",
+    "load_generative_model",
+    "SequenceModule",
+    "Seq2SeqText",
+    "Seq2SeqImageToText",
+    "Seq2SeqTextToImage",
+]

@@ -54,11 +54,16 @@ def plain_optimizer_steps(trainer, module: L.LightningModule) -> bool:
         return False
     if getattr(precision, "scaler", None) is not None:
         return False
-    if any(getattr(type(callback), hook) is not getattr(L.Callback, hook)
-           for callback in trainer.callbacks for hook in STEP_HOOKS):
+    if any(
+        getattr(type(callback), hook) is not getattr(L.Callback, hook)
+        for callback in trainer.callbacks
+        for hook in STEP_HOOKS
+    ):
         return False
-    return all(getattr(type(module), hook) is getattr(AdversarialModule, hook)
-               for hook in ("on_before_backward", "on_after_backward", "backward", "on_before_optimizer_step"))
+    return all(
+        getattr(type(module), hook) is getattr(AdversarialModule, hook)
+        for hook in ("on_before_backward", "on_after_backward", "backward", "on_before_optimizer_step")
+    )
 
 
 def time_budget_timer(trainer) -> Timer | None:
@@ -156,8 +161,10 @@ class AdversarialModule(GenerativeModule):
     ) -> None:
         super().__init__(num_classes, attributes, compile, channels_last)
         if cuda_graph and compile is not None:
-            raise ConfigError("model.cuda_graph with model.compile is unsupported (it failed the captured-step "
-                              "equivalence test on a GPU): set model.compile=null or model.cuda_graph=false")
+            raise ConfigError(
+                "model.cuda_graph with model.compile is unsupported (it failed the captured-step "
+                "equivalence test on a GPU): set model.compile=null or model.cuda_graph=false"
+            )
         if n_critic < 1:
             raise ConfigError(f"n_critic={n_critic}: the discriminator needs at least one step per generator step")
         if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
@@ -267,7 +274,9 @@ class AdversarialModule(GenerativeModule):
             terms["r1"] = 0.5 * gamma * losses.r1_penalty(self._adversarial_output, real, labels, self.loss_scale())
         if self.aux_weight:
             classes = class_column(labels)
-            terms["class"] = self.aux_weight * 0.5 * (F.cross_entropy(real_aux, classes) + F.cross_entropy(fake_aux, classes))
+            terms["class"] = (
+                self.aux_weight * 0.5 * (F.cross_entropy(real_aux, classes) + F.cross_entropy(fake_aux, classes))
+            )
         return terms
 
     def generator_terms(
@@ -342,8 +351,15 @@ class AdversarialModule(GenerativeModule):
         for param in self._trainable_discriminator:
             param.requires_grad_(not frozen)
 
-    def adversarial_batch(self, real: torch.Tensor, labels: torch.Tensor, noise: torch.Tensor, generator_turn: bool,
-                          schedule: float, ema_weight: float | torch.Tensor) -> dict[str, torch.Tensor]:
+    def adversarial_batch(
+        self,
+        real: torch.Tensor,
+        labels: torch.Tensor,
+        noise: torch.Tensor,
+        generator_turn: bool,
+        schedule: float,
+        ema_weight: float | torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
         """The device work of one batch: D's step on ``fake.detach()``, then on a generator turn G's
         step and the EMA blend (by ``ema_weight``), and the step counters' device copies. Returns
         the losses, D's outputs and the weighted terms, by log name. Host bookkeeping is the
@@ -363,8 +379,12 @@ class AdversarialModule(GenerativeModule):
             with torch.no_grad():
                 for param in self.discriminator.parameters():
                     param.clamp_(-self.clip_value, self.clip_value)
-        out = {"train/d_loss": d_loss, "real_out": real_out, "fake_out": fake_out,
-               **{f"train/d_{name}": value for name, value in d_terms.items()}}
+        out = {
+            "train/d_loss": d_loss,
+            "real_out": real_out,
+            "fake_out": fake_out,
+            **{f"train/d_{name}": value for name, value in d_terms.items()},
+        }
 
         if generator_turn:
             self._freeze_discriminator(True)
@@ -386,7 +406,9 @@ class AdversarialModule(GenerativeModule):
         real, labels = batch
         generator_turn = (batch_idx + 1) % self.n_critic == 0
         schedule = schedule_factor(self.lr_schedule, self.schedule_progress(batch_idx)) if self.lr_schedule else 1.0
-        ema_weight = 1.0 - self.ema_step_decay(len(labels)) if generator_turn and self.generator_ema is not None else 0.0
+        ema_weight = (
+            1.0 - self.ema_step_decay(len(labels)) if generator_turn and self.generator_ema is not None else 0.0
+        )
         graphed = self._graphed is not None and self._graphed.fits(real, labels)
         if graphed:
             out = self._graphed_batch(real, labels, generator_turn, schedule, ema_weight)
@@ -408,13 +430,16 @@ class AdversarialModule(GenerativeModule):
         # copied to the host before the next batch (or graph replay) can overwrite the values; under
         # fp16 an overflowing penalty gradient is the scaler's to handle (it skips the step)
         self.log_training_values(
-            logged, batch_idx, SHOWN_LOSSES,
+            logged,
+            batch_idx,
+            SHOWN_LOSSES,
             "lower model.optim.generator.lr / model.optim.discriminator.lr or check the data",
             unchecked=PENALTY_LOGS if self.gradient_scaler() is not None else (),
         )
 
-    def _graphed_batch(self, real: torch.Tensor, labels: torch.Tensor, generator_turn: bool, schedule: float,
-                       ema_weight: float) -> dict[str, torch.Tensor]:
+    def _graphed_batch(
+        self, real: torch.Tensor, labels: torch.Tensor, generator_turn: bool, schedule: float, ema_weight: float
+    ) -> dict[str, torch.Tensor]:
         """:meth:`adversarial_batch` replayed from its CUDA graph: the host sets the lrs and the EMA
         weight in their device tensors, and after the replay counts Lightning's optimiser steps."""
         opt_g, opt_d = self.optimizers()
@@ -429,14 +454,20 @@ class AdversarialModule(GenerativeModule):
         def body(static_real, static_labels, static_noise):
             self._bare_steps = True
             try:
-                return self.adversarial_batch(static_real, static_labels, static_noise, generator_turn, schedule,
-                                              self._ema_weight)
+                return self.adversarial_batch(
+                    static_real, static_labels, static_noise, generator_turn, schedule, self._ema_weight
+                )
             finally:
                 self._bare_steps = False
 
-        out = self._graphed(body, real, labels, self.noise_dim,
-                            lambda noise: torch.randn(noise.shape, device=noise.device, out=noise),
-                            (generator_turn, r1_turn))
+        out = self._graphed(
+            body,
+            real,
+            labels,
+            self.noise_dim,
+            lambda noise: torch.randn(noise.shape, device=noise.device, out=noise),
+            (generator_turn, r1_turn),
+        )
         for optimizer, _ in stepped:
             optimizer._on_before_step()
             optimizer._on_after_step()
@@ -455,7 +486,9 @@ class AdversarialModule(GenerativeModule):
             rank_zero_info(f"model.cuda_graph: no CUDA device ({self.device.type}); training steps run eagerly")
             return
         if self.gradient_scaler() is not None:
-            raise ConfigError("model.cuda_graph cannot capture 16-mixed's gradient scaler: use trainer.precision=bf16-mixed or 32")
+            raise ConfigError(
+                "model.cuda_graph cannot capture 16-mixed's gradient scaler: use trainer.precision=bf16-mixed or 32"
+            )
         if self.trainer.world_size > 1:
             raise ConfigError("model.cuda_graph runs on one device: set trainer.devices=1 or model.cuda_graph=false")
         for optimizer in self.trainer.optimizers:
@@ -466,7 +499,9 @@ class AdversarialModule(GenerativeModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
         if self._graphed is not None and "optimizer_states" in checkpoint:
-            checkpoint["optimizer_states"] = [portable_optimizer_state(state) for state in checkpoint["optimizer_states"]]
+            checkpoint["optimizer_states"] = [
+                portable_optimizer_state(state) for state in checkpoint["optimizer_states"]
+            ]
 
     def batches_done(self) -> int:
         """Training batches done, this one included (each batch steps D, and on its turns G)."""
@@ -535,8 +570,11 @@ class AdversarialModule(GenerativeModule):
         for its own weights, as the equal-weight average over ``ema_stat_batches`` batches of
         ``ema_stat_batch_size`` fresh noise vectors and uniform labels drawn from a fixed seed (the
         training random state is untouched)."""
-        norms = [m for m in self.generator_ema.modules() if isinstance(m, _BatchNorm) and m.track_running_stats] \
-            if self.generator_ema is not None else []
+        norms = (
+            [m for m in self.generator_ema.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+            if self.generator_ema is not None
+            else []
+        )
         if not norms or not self.ema_stat_batches:
             return
         momenta = [norm.momentum for norm in norms]
@@ -587,7 +625,9 @@ class AdversarialModule(GenerativeModule):
     def configure_optimizers(self):
         optimizers = []
         for net in ("generator", "discriminator"):
-            optimizers.append(self.build_optimizer(self.optim[net], getattr(self, net).parameters(), f"model.optim.{net}"))
+            optimizers.append(
+                self.build_optimizer(self.optim[net], getattr(self, net).parameters(), f"model.optim.{net}")
+            )
         self._budget_timer = None
         epochs = self.trainer.max_epochs if self.trainer is not None else -1
         if self.lr_schedule and (not epochs or epochs < 1):

@@ -27,9 +27,18 @@ class AutoencoderModule(GenerativeModule):
     encoder: nn.Module
     decoder: nn.Module
 
-    def __init__(self, num_classes: int, latent_dim: int, optim: Mapping, variational: bool = True,
-                 kl_weight: float = 1.0, recon_loss: str = "bce", attributes: Mapping[str, int] | None = None,
-                 compile: Mapping | None = None, channels_last: bool = False) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        latent_dim: int,
+        optim: Mapping,
+        variational: bool = True,
+        kl_weight: float = 1.0,
+        recon_loss: str = "bce",
+        attributes: Mapping[str, int] | None = None,
+        compile: Mapping | None = None,
+        channels_last: bool = False,
+    ) -> None:
         super().__init__(num_classes, attributes, compile, channels_last)
         if recon_loss not in RECON_LOSSES:
             raise ConfigError(f"unknown recon_loss {recon_loss!r}; choose one of {', '.join(RECON_LOSSES)}")

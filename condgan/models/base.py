@@ -44,7 +44,9 @@ class RecordedModule(L.LightningModule):
         scaler = getattr(self._trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
         return scaler if scaler is not None and scaler.is_enabled() else None
 
-    def build_optimizer(self, settings: Mapping, params: Iterable[torch.nn.Parameter], where: str) -> torch.optim.Optimizer:
+    def build_optimizer(
+        self, settings: Mapping, params: Iterable[torch.nn.Parameter], where: str
+    ) -> torch.optim.Optimizer:
         """The optimiser that the config ``settings`` (at ``where``) describes, for ``params``
         (:func:`condgan.models.optimizers.build_optimizer`; no fused kernel under fp16's scaler)."""
         return build_optimizer(settings, params, where, scaler_on=self.gradient_scaler() is not None)
@@ -60,11 +62,21 @@ class RecordedModule(L.LightningModule):
         when 0 or in a fast dev run) and each epoch's last batch. No host-device sync on the other
         batches, and the NaN guard still stops a run within that window."""
         trainer, every = self.trainer, self.trainer.log_every_n_steps
-        return (not every or trainer.fast_dev_run or self.batches_done() % every == 0
-                or batch_idx + 1 >= trainer.num_training_batches)
+        return (
+            not every
+            or trainer.fast_dev_run
+            or self.batches_done() % every == 0
+            or batch_idx + 1 >= trainer.num_training_batches
+        )
 
-    def log_training_values(self, values: Mapping[str, torch.Tensor], batch_idx: int, shown: Iterable[str],
-                            advice: str, unchecked: Iterable[str] = ()) -> None:
+    def log_training_values(
+        self,
+        values: Mapping[str, torch.Tensor],
+        batch_idx: int,
+        shown: Iterable[str],
+        advice: str,
+        unchecked: Iterable[str] = (),
+    ) -> None:
         """Copy ``values`` to the host at once, stop with :class:`NonFiniteLossError` (``advice`` says
         what to change) if one not ``unchecked`` is NaN or infinite, and log them, the ``shown`` ones
         on the progress bar. Lightning converts the progress bar's values to numbers after every
@@ -74,8 +86,10 @@ class RecordedModule(L.LightningModule):
         checked = {name: value for name, value in host.items() if name not in unchecked}
         if not torch.isfinite(torch.stack(list(checked.values()))).all():
             listed = ", ".join(f"{name}={float(value):.4g}" for name, value in checked.items() if "acc" not in name)
-            raise NonFiniteLossError(f"{listed} at epoch {self.current_epoch}, batch {batch_idx}: training stopped, "
-                                     f"checkpoints already saved are kept; {advice}")
+            raise NonFiniteLossError(
+                f"{listed} at epoch {self.current_epoch}, batch {batch_idx}: training stopped, "
+                f"checkpoints already saved are kept; {advice}"
+            )
         shown = set(shown)
         self.log_dict({name: value for name, value in host.items() if name in shown}, prog_bar=True)
         rest = {name: value for name, value in host.items() if name not in shown}
@@ -126,8 +140,13 @@ class GenerativeModule(RecordedModule, ABC):
     rebuild any family from the file alone.
     """
 
-    def __init__(self, num_classes: int, attributes: Mapping[str, int] | None = None,
-                 compile: Mapping | None = None, channels_last: bool = False) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        attributes: Mapping[str, int] | None = None,
+        compile: Mapping | None = None,
+        channels_last: bool = False,
+    ) -> None:
         super().__init__()
         self.compile_options = dict(compile) if compile is not None else None
         self.channels_last = channels_last
@@ -148,19 +167,23 @@ class GenerativeModule(RecordedModule, ABC):
         embeddings (label interpolation). Called in eval mode without gradients.
         """
 
-    def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None,
-               truncation: float | None = None) -> torch.Tensor:
+    def sample(
+        self, labels: torch.Tensor, generator: torch.Generator | None = None, truncation: float | None = None
+    ) -> torch.Tensor:
         """One image per label of the int64 tensor ``labels``, from fresh latent draws (truncated at
         ``truncation``, see :meth:`truncate`)."""
         return self.decode(self.latent_draws(len(labels), generator, truncation), labels)
 
-    def latent_draws(self, n: int, generator: torch.Generator | None = None,
-                     truncation: float | None = None) -> torch.Tensor:
+    def latent_draws(
+        self, n: int, generator: torch.Generator | None = None, truncation: float | None = None
+    ) -> torch.Tensor:
         """:meth:`latent`, truncated at ``truncation`` when given (:meth:`truncate`)."""
         latent = self.latent(n, generator)
         return latent if truncation is None else self.truncate(latent, truncation, generator)
 
-    def truncate(self, latent: torch.Tensor, threshold: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    def truncate(
+        self, latent: torch.Tensor, threshold: float, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """``latent`` (draws of N(0, I)) with every component beyond +-``threshold`` drawn again until
         none is: the truncation trick (Brock et al. 2019), which trades variety for cleaner samples."""
         check_truncation(threshold)
@@ -189,7 +212,9 @@ class GenerativeModule(RecordedModule, ABC):
                 bad = int(columns[:, a][outside][0])
                 what = "label" if name == "class" else f"{name} label"
                 values = "classes" if name == "class" else f"{name} values"
-                raise LabelRangeError(f"{what} {bad} is outside 0..{size - 1}: this model was trained on {size} {values}")
+                raise LabelRangeError(
+                    f"{what} {bad} is outside 0..{size - 1}: this model was trained on {size} {values}"
+                )
         return labels.to(self.device)
 
     def with_attributes(self, classes: torch.Tensor) -> torch.Tensor:
@@ -243,23 +268,30 @@ class GenerativeModule(RecordedModule, ABC):
 COMPILED_CHANNELS_LAST_TORCH = "2.14"
 
 
-def check_compiled_layout(device: torch.device, compile_options: Mapping | None, channels_last: bool,
-                          torch_version: str = torch.__version__) -> None:
+def check_compiled_layout(
+    device: torch.device, compile_options: Mapping | None, channels_last: bool, torch_version: str = torch.__version__
+) -> None:
     """Refuse ``compile`` with ``channels_last`` on CUDA where torch's compiled conv backward fails
     (a stride assertion on the first batch: torch 2.11 on an H200)."""
-    if (channels_last and compile_options is not None and device.type == "cuda"
-            and torch.torch_version.TorchVersion(torch_version) < COMPILED_CHANNELS_LAST_TORCH):
+    if (
+        channels_last
+        and compile_options is not None
+        and device.type == "cuda"
+        and torch.torch_version.TorchVersion(torch_version) < COMPILED_CHANNELS_LAST_TORCH
+    ):
         raise ConfigError(
             f"model.compile with model.channels_last fails on CUDA before torch {COMPILED_CHANNELS_LAST_TORCH} "
-            f"(this is {torch_version}): set model.channels_last=false (inductor picks conv layouts itself) or upgrade torch"
+            f"(this is {torch_version}): set model.channels_last=false (inductor picks conv layouts itself) "
+            "or upgrade torch"
         )
 
 
 def check_truncation(threshold: float | None) -> None:
     """A truncation is None or a positive number of standard deviations."""
     if threshold is not None and not (isinstance(threshold, (int, float)) and threshold > 0):
-        raise ConfigError(f"truncation must be a positive number of standard deviations (e.g. 1.0) or null, "
-                          f"got {threshold!r}")
+        raise ConfigError(
+            f"truncation must be a positive number of standard deviations (e.g. 1.0) or null, got {threshold!r}"
+        )
 
 
 def rng_states() -> dict:

@@ -32,7 +32,9 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> dict:
             "run as code; pass trust_checkpoint=true only if you trust where it came from"
         ) from err
     except Exception as err:  # truncated zip, foreign formats
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(err).__name__}: {' '.join(str(err).split())})") from err
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({type(err).__name__}: {' '.join(str(err).split())})"
+        ) from err
     if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint:
         raise CheckpointError(f"{path} was not written by condgan's train.py; pass a checkpoint from a condgan run")
     return checkpoint

@@ -78,8 +78,15 @@ class GraphedBatch:
         static_real, static_labels, _ = self.inputs
         return real.shape == static_real.shape and labels.shape == static_labels.shape
 
-    def __call__(self, body: Callable[..., dict[str, torch.Tensor]], real: torch.Tensor, labels: torch.Tensor,
-                 noise_dim: int, draw_noise: Callable[[torch.Tensor], None], variant: Hashable) -> dict[str, torch.Tensor]:
+    def __call__(
+        self,
+        body: Callable[..., dict[str, torch.Tensor]],
+        real: torch.Tensor,
+        labels: torch.Tensor,
+        noise_dim: int,
+        draw_noise: Callable[[torch.Tensor], None],
+        variant: Hashable,
+    ) -> dict[str, torch.Tensor]:
         if self.inputs is None:
             noise = torch.empty(len(real), noise_dim, device=real.device)
             self.inputs = (torch.empty_like(real), torch.empty_like(labels), noise)

@@ -38,6 +38,7 @@ LOSSES = tuple(_DISCRIMINATOR)
 
 
 def check_loss(name: str) -> str:
+    """``name`` if it is one of :data:`LOSSES`, else a config error."""
     if name not in _DISCRIMINATOR:
         raise ConfigError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
     return name
@@ -67,8 +68,12 @@ def _input_gradients(
 
 
 def gradient_penalty(
-    discriminator: Callable, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor,
-    generator: torch.Generator | None = None, loss_scale: float = 1.0,
+    discriminator: Callable,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator | None = None,
+    loss_scale: float = 1.0,
 ) -> torch.Tensor:
     """WGAN-GP: mean of (||grad_x D(x)|| - 1)^2 at random points between real and fake images."""
     alpha = torch.rand(len(real), 1, 1, 1, device=real.device, generator=generator)
@@ -76,6 +81,8 @@ def gradient_penalty(
     return (_input_gradients(discriminator, mixed, labels, loss_scale).norm(2, dim=1) - 1).pow(2).mean()
 
 
-def r1_penalty(discriminator: Callable, real: torch.Tensor, labels: torch.Tensor, loss_scale: float = 1.0) -> torch.Tensor:
+def r1_penalty(
+    discriminator: Callable, real: torch.Tensor, labels: torch.Tensor, loss_scale: float = 1.0
+) -> torch.Tensor:
     """R1: mean squared gradient norm of D at real images (multiply by gamma / 2)."""
     return _input_gradients(discriminator, real, labels, loss_scale).pow(2).sum(1).mean()

@@ -34,21 +34,26 @@ def optimizer_class(settings: Mapping, where: str) -> type[torch.optim.Optimizer
     if target is None:
         name = settings.get("name", "adam")
         if name not in NAMED_OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {where}.name={name!r}: set {where}._target_ to a torch optimizer "
-                              f"class, e.g. torch.optim.AdamW")
+            raise ConfigError(
+                f"unknown optimizer {where}.name={name!r}: set {where}._target_ to a torch optimizer "
+                f"class, e.g. torch.optim.AdamW"
+            )
         target = NAMED_OPTIMIZERS[name]
     try:
         cls = get_class(target)
     except Exception:
         cls = None
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
-        raise ConfigError(f"{where}._target_={target!r} is not a torch optimizer class: use e.g. torch.optim.Adam, "
-                          "torch.optim.AdamW or torch.optim.RMSprop")
+        raise ConfigError(
+            f"{where}._target_={target!r} is not a torch optimizer class: use e.g. torch.optim.Adam, "
+            "torch.optim.AdamW or torch.optim.RMSprop"
+        )
     return cls
 
 
-def build_optimizer(settings: Mapping, params: Iterable[torch.nn.Parameter], where: str,
-                    scaler_on: bool = False) -> torch.optim.Optimizer:
+def build_optimizer(
+    settings: Mapping, params: Iterable[torch.nn.Parameter], where: str, scaler_on: bool = False
+) -> torch.optim.Optimizer:
     """The optimiser of ``params`` that ``settings`` describes (see the module docstring)."""
     cls = optimizer_class(settings, where)
     params = list(params)
@@ -63,8 +68,9 @@ def build_optimizer(settings: Mapping, params: Iterable[torch.nn.Parameter], whe
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
         for key in kwargs:
             if key not in accepted:
-                raise ConfigError(f"{cls.__name__} has no setting {key!r}: "
-                                  f"set {where}.{key}=null or pick another optimizer")
+                raise ConfigError(
+                    f"{cls.__name__} has no setting {key!r}: set {where}.{key}=null or pick another optimizer"
+                )
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
     return cls(params, **kwargs)

@@ -22,8 +22,18 @@ class TextAnswerModule(SequenceModule):
     ``hidden``, ``encoder_layers``, ``decoder_layers``, ``dropout`` and ``embed_dim`` (of the
     characters) size both (report 002, Tables 2-3)."""
 
-    def __init__(self, operand_max: int, embed_dim: int, hidden: int, encoder_layers: int, decoder_layers: int,
-                 cell: str, dropout: float, optimizer: Mapping, lr_decay: Mapping | None = None) -> None:
+    def __init__(
+        self,
+        operand_max: int,
+        embed_dim: int,
+        hidden: int,
+        encoder_layers: int,
+        decoder_layers: int,
+        cell: str,
+        dropout: float,
+        optimizer: Mapping,
+        lr_decay: Mapping | None = None,
+    ) -> None:
         super().__init__(operand_max, optimizer, lr_decay)
         self.decoder = TextDecoder(len(VOCABULARY), embed_dim, hidden, hidden, decoder_layers, cell, dropout)
 
@@ -52,10 +62,21 @@ class TextAnswerModule(SequenceModule):
 class Seq2SeqText(TextAnswerModule):
     """Text to text: a character embedding and a recurrent encoder, then the text decoder."""
 
-    def __init__(self, operand_max: int, embed_dim: int, hidden: int, encoder_layers: int, decoder_layers: int,
-                 cell: str, dropout: float, optimizer: Mapping, lr_decay: Mapping | None = None) -> None:
-        super().__init__(operand_max, embed_dim, hidden, encoder_layers, decoder_layers, cell, dropout, optimizer,
-                         lr_decay)
+    def __init__(
+        self,
+        operand_max: int,
+        embed_dim: int,
+        hidden: int,
+        encoder_layers: int,
+        decoder_layers: int,
+        cell: str,
+        dropout: float,
+        optimizer: Mapping,
+        lr_decay: Mapping | None = None,
+    ) -> None:
+        super().__init__(
+            operand_max, embed_dim, hidden, encoder_layers, decoder_layers, cell, dropout, optimizer, lr_decay
+        )
         self.save_hyperparameters()
         self.encoder = TokenEncoder(len(VOCABULARY), embed_dim, hidden, encoder_layers, cell, dropout)
 
@@ -69,11 +90,25 @@ class Seq2SeqImageToText(TextAnswerModule):
 
     query_form = "image"
 
-    def __init__(self, operand_max: int, channels: int, image_size: int, cnn_width: int, embed_dim: int, hidden: int,
-                 encoder_layers: int, decoder_layers: int, cell: str, dropout: float, optimizer: Mapping,
-                 read_weight: float = 0.0, lr_decay: Mapping | None = None) -> None:
-        super().__init__(operand_max, embed_dim, hidden, encoder_layers, decoder_layers, cell, dropout, optimizer,
-                         lr_decay)
+    def __init__(
+        self,
+        operand_max: int,
+        channels: int,
+        image_size: int,
+        cnn_width: int,
+        embed_dim: int,
+        hidden: int,
+        encoder_layers: int,
+        decoder_layers: int,
+        cell: str,
+        dropout: float,
+        optimizer: Mapping,
+        read_weight: float = 0.0,
+        lr_decay: Mapping | None = None,
+    ) -> None:
+        super().__init__(
+            operand_max, embed_dim, hidden, encoder_layers, decoder_layers, cell, dropout, optimizer, lr_decay
+        )
         self.save_hyperparameters()
         self.read_weight = read_weight
         self.characters = CharImageEncoder(channels, image_size, cnn_width, embed_dim)
@@ -107,10 +142,26 @@ class Seq2SeqTextToImage(SequenceModule):
 
     answer_form = "image"
 
-    def __init__(self, operand_max: int, channels: int, image_size: int, embed_dim: int, hidden: int,
-                 encoder_layers: int, decoder_layers: int, cell: str, dropout: float, image_hidden: int,
-                 recon_loss: str, optimizer: Mapping, text_weight: float = 0.0, style_dim: int = 0,
-                 style_width: int = 16, kl_weight: float = 1.0, lr_decay: Mapping | None = None) -> None:
+    def __init__(
+        self,
+        operand_max: int,
+        channels: int,
+        image_size: int,
+        embed_dim: int,
+        hidden: int,
+        encoder_layers: int,
+        decoder_layers: int,
+        cell: str,
+        dropout: float,
+        image_hidden: int,
+        recon_loss: str,
+        optimizer: Mapping,
+        text_weight: float = 0.0,
+        style_dim: int = 0,
+        style_width: int = 16,
+        kl_weight: float = 1.0,
+        lr_decay: Mapping | None = None,
+    ) -> None:
         super().__init__(operand_max, optimizer, lr_decay)
         if recon_loss not in RECON_LOSSES:
             raise ConfigError(f"model.recon_loss={recon_loss!r}: use one of {', '.join(RECON_LOSSES)}")
@@ -118,8 +169,18 @@ class Seq2SeqTextToImage(SequenceModule):
         self.recon_loss, self.text_weight = recon_loss, text_weight
         self.style_dim, self.kl_weight = style_dim, kl_weight
         self.encoder = TokenEncoder(len(VOCABULARY), embed_dim, hidden, encoder_layers, cell, dropout)
-        self.decoder = ImageSequenceDecoder(hidden, hidden, decoder_layers, cell, dropout, self.answer_width,
-                                            channels, image_size, image_hidden, style_dim)
+        self.decoder = ImageSequenceDecoder(
+            hidden,
+            hidden,
+            decoder_layers,
+            cell,
+            dropout,
+            self.answer_width,
+            channels,
+            image_size,
+            image_hidden,
+            style_dim,
+        )
         self.namer = nn.Linear(hidden, len(CHARACTERS)) if text_weight else None
         if style_dim:
             self.style = CharImageEncoder(channels, image_size, style_width, 2 * style_dim)
@@ -141,8 +202,9 @@ class Seq2SeqTextToImage(SequenceModule):
             terms["recon_loss"] = F.l1_loss(torch.tanh(logits / 2), target)
         if self.namer is not None:
             terms["text_loss"] = F.cross_entropy(self.namer(states).flatten(0, 1), batch["answer"].flatten())
-        terms["loss"] = (terms["recon_loss"] + self.text_weight * terms.get("text_loss", 0.0)
-                         + self.kl_weight * terms.get("kl", 0.0))
+        terms["loss"] = (
+            terms["recon_loss"] + self.text_weight * terms.get("text_loss", 0.0) + self.kl_weight * terms.get("kl", 0.0)
+        )
         return terms
 
     def draw(self, query: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -58,12 +58,15 @@ class SequenceModule(RecordedModule, ABC):
         forms = getattr(datamodule, "forms", None)
         wanted = {"query": self.query_form, "answer": self.answer_form}
         if forms != wanted:
-            raise ConfigError(f"{type(self).__name__} reads {self.query_form} queries and writes {self.answer_form} "
-                              f"answers: use data=arithmetic with data.query_form={self.query_form} "
-                              f"data.answer_form={self.answer_form}")
+            raise ConfigError(
+                f"{type(self).__name__} reads {self.query_form} queries and writes {self.answer_form} "
+                f"answers: use data=arithmetic with data.query_form={self.query_form} "
+                f"data.answer_form={self.answer_form}"
+            )
         if (datamodule.query_width, datamodule.answer_width) != (self.query_width, self.answer_width):
-            raise ConfigError("model.operand_max differs from data.operand_max: leave model.operand_max at "
-                              "${data.operand_max}")
+            raise ConfigError(
+                "model.operand_max differs from data.operand_max: leave model.operand_max at ${data.operand_max}"
+            )
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         terms = self.losses(batch)
@@ -72,8 +75,9 @@ class SequenceModule(RecordedModule, ABC):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         numbers = {**self.losses(batch), **self.validation_metrics(batch)}
-        self.log_dict({f"val/{k}": v for k, v in numbers.items()}, on_epoch=True, sync_dist=True,
-                      batch_size=len(batch["value"]))
+        self.log_dict(
+            {f"val/{k}": v for k, v in numbers.items()}, on_epoch=True, sync_dist=True, batch_size=len(batch["value"])
+        )
 
     def configure_optimizers(self):
         optimizer = self.build_optimizer(self.optimizer_settings, self.parameters(), "model.optimizer")

@@ -31,4 +31,6 @@ class VAE(AutoencoderModule):
             raise ConfigError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
         encoder_cls, decoder_cls = ARCHITECTURES[arch]
         shape = (self.label_sizes, channels, image_size, latent_dim)
-        self.build(encoder_cls(*shape, conditional=conditional, **nets), decoder_cls(*shape, conditional=conditional, **nets))
+        self.build(
+            encoder_cls(*shape, conditional=conditional, **nets), decoder_cls(*shape, conditional=conditional, **nets)
+        )

@@ -8,8 +8,13 @@ import torch.nn.functional as F
 
 
 def random_affine(
-    n: int, generator: torch.Generator | None, rotation: float, scale: tuple[float, float], shear: float,
-    shift: float, device: torch.device | str = "cpu",
+    n: int,
+    generator: torch.Generator | None,
+    rotation: float,
+    scale: tuple[float, float],
+    shear: float,
+    shift: float,
+    device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """Random output-to-input affine matrices ``[n, 2, 3]`` for ``F.affine_grid``: rotation and
     shear in degrees (uniform in +-), zoom uniform in ``scale``, shift as a fraction of the image."""

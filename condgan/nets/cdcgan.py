@@ -26,7 +26,9 @@ def dcgan_stages(image_size: int) -> tuple[int, int]:
     while size > 7 and size % 2 == 0:
         stages, size = stages + 1, size // 2
     if stages == 0 or size < 3:
-        raise ConfigError(f"cdcgan needs an image_size of the form s * 2**k with 3 <= s <= 7 and k >= 1, got {image_size}")
+        raise ConfigError(
+            f"cdcgan needs an image_size of the form s * 2**k with 3 <= s <= 7 and k >= 1, got {image_size}"
+        )
     return stages, size
 
 
@@ -45,14 +47,22 @@ class CDCGANGenerator(nn.Module):
     """``[noise, embedding]`` as a 1x1 map -> ConvT to the start size -> x2 stages (``upsample``:
     transposed convolutions or nearest + conv) -> tanh."""
 
-    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, noise_dim: int,
-                 embed_dim: int = 5, width: int = 64, upsample: str = "transposed") -> None:
+    def __init__(
+        self,
+        label_sizes: int | Sequence[int],
+        channels: int,
+        image_size: int,
+        noise_dim: int,
+        embed_dim: int = 5,
+        width: int = 64,
+        upsample: str = "transposed",
+    ) -> None:
         super().__init__()
         if upsample not in UPSAMPLING:
             raise ConfigError(f"model.generator.upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
         stages, start = dcgan_stages(image_size)
         self.embedding = LabelEmbedding(label_sizes, embed_dim)
-        widths = [width * 2 ** i for i in reversed(range(stages))]
+        widths = [width * 2**i for i in reversed(range(stages))]
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(noise_dim + embed_dim, widths[0], start, bias=False),
             nn.BatchNorm2d(widths[0]),
@@ -71,8 +81,15 @@ class CDCGANDiscriminator(nn.Module):
     """Image + broadcast label embedding channels -> strided convs -> one logit (plus
     ``aux_classes`` class logits, the ACGAN head)."""
 
-    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, embed_dim: int = 5, width: int = 64,
-                 aux_classes: int = 0) -> None:
+    def __init__(
+        self,
+        label_sizes: int | Sequence[int],
+        channels: int,
+        image_size: int,
+        embed_dim: int = 5,
+        width: int = 64,
+        aux_classes: int = 0,
+    ) -> None:
         super().__init__()
         stages, start = dcgan_stages(image_size)
         self.embedding = LabelEmbedding(label_sizes, embed_dim)

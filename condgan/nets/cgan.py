@@ -100,7 +100,11 @@ class CGANDiscriminator(nn.Module):
         layers: list[nn.Module] = []
         w_in = self.condition.out_features // pixels
         for w_out in widths:
-            layers += [nn.Conv2d(w_in, w_out, 3, stride=2, padding=1), nn.LeakyReLU(leaky_slope, inplace=True), nn.Dropout(dropout)]
+            layers += [
+                nn.Conv2d(w_in, w_out, 3, stride=2, padding=1),
+                nn.LeakyReLU(leaky_slope, inplace=True),
+                nn.Dropout(dropout),
+            ]
             w_in = w_out
         layers.append(nn.Flatten())
         features = w_in * _strided_size(image_size, len(widths)) ** 2

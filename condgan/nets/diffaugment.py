@@ -36,7 +36,9 @@ class DiffAugment:
         settings = dict(settings or {})
         unknown = sorted(set(settings) - set(DIFF_AUGMENT_KEYS))
         if unknown:
-            raise ConfigError(f"unknown model.diff_augment option(s) {', '.join(unknown)}; known: {', '.join(DIFF_AUGMENT_KEYS)}")
+            raise ConfigError(
+                f"unknown model.diff_augment option(s) {', '.join(unknown)}; known: {', '.join(DIFF_AUGMENT_KEYS)}"
+            )
         for key in ("translation", "cutout", "zoom"):
             if not 0.0 <= float(settings.get(key) or 0.0) < 1.0:
                 raise ConfigError(f"model.diff_augment.{key}={settings[key]} must lie in [0, 1) (a fraction)")

@@ -53,6 +53,7 @@ class LabelEmbedding(nn.Embedding):
 
 
 def check_label_mode(label_mode: str) -> str:
+    """``label_mode`` if it is one of :data:`LABEL_MODES`, else a config error."""
     if label_mode not in LABEL_MODES:
         raise ConfigError(f"unknown label_mode {label_mode!r}; choose one of {', '.join(LABEL_MODES)}")
     return label_mode
@@ -68,7 +69,11 @@ class VectorConditioning(nn.Module):
     """
 
     def __init__(
-        self, label_sizes: int | Sequence[int], features: int, label_mode: str, embed_dim: int | None = None,
+        self,
+        label_sizes: int | Sequence[int],
+        features: int,
+        label_mode: str,
+        embed_dim: int | None = None,
         identity_start: bool = False,
     ) -> None:
         super().__init__()

@@ -34,7 +34,9 @@ class ConditionalBatchNorm2d(nn.Module):
 class ProjGenerator(nn.Module):
     """Dense projection of the noise to the start size, then ConvT stages with conditional batch norm."""
 
-    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, noise_dim: int, width: int = 64) -> None:
+    def __init__(
+        self, label_sizes: int | Sequence[int], channels: int, image_size: int, noise_dim: int, width: int = 64
+    ) -> None:
         super().__init__()
         stages, self.start = dcgan_stages(image_size)
         widths = [width * 2**i for i in reversed(range(stages + 1))]

@@ -59,13 +59,17 @@ class ResGenerator(nn.Module):
     """Dense projection of the noise to the start size, residual up-blocks with conditional batch
     norm (``width`` channels at full resolution, doubling per coarser stage), then BN-ReLU-conv-tanh."""
 
-    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, noise_dim: int, width: int = 32) -> None:
+    def __init__(
+        self, label_sizes: int | Sequence[int], channels: int, image_size: int, noise_dim: int, width: int = 32
+    ) -> None:
         super().__init__()
         stages, self.start = dcgan_stages(image_size)
         widths = [width * 2**i for i in reversed(range(stages + 1))]
         self.project = nn.Linear(noise_dim, widths[0] * self.start**2)
         self.blocks = nn.ModuleList([UpBlock(a, b, label_sizes) for a, b in zip(widths[:-1], widths[1:])])
-        self.out = nn.Sequential(nn.BatchNorm2d(widths[-1]), nn.ReLU(), nn.Conv2d(widths[-1], channels, 3, padding=1), nn.Tanh())
+        self.out = nn.Sequential(
+            nn.BatchNorm2d(widths[-1]), nn.ReLU(), nn.Conv2d(widths[-1], channels, 3, padding=1), nn.Tanh()
+        )
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = self.project(noise).view(len(noise), -1, self.start, self.start)

@@ -17,8 +17,7 @@ def recurrent_layers(cell: str, input_size: int, hidden: int, layers: int, dropo
         raise ConfigError(f"model cell type {cell!r}: use one of {', '.join(CELLS)}")
     if layers < 1:
         raise ConfigError(f"a recurrent stack of {layers} layers: use 1 or more")
-    return CELLS[cell](input_size, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0,
-                       batch_first=True)
+    return CELLS[cell](input_size, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0, batch_first=True)
 
 
 class SequenceEncoder(nn.Module):
@@ -45,10 +44,15 @@ class CharImageEncoder(nn.Module):
         super().__init__()
         side = ((image_size + 1) // 2 + 1) // 2  # after two stride-2 convolutions with padding 1
         self.net = nn.Sequential(
-            nn.Conv2d(channels, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width),
+            nn.Conv2d(channels, width, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(width),
             nn.ReLU(inplace=True),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(2 * width),
-            nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(2 * width * side * side, out_dim), nn.LayerNorm(out_dim),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(inplace=True),
+            nn.Flatten(),
+            nn.Linear(2 * width * side * side, out_dim),
+            nn.LayerNorm(out_dim),
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -66,8 +70,9 @@ class Bridge(nn.Module):
         self.maps = nn.ModuleList(nn.Linear(context_dim, layers * hidden) for _ in range(2 if cell == "lstm" else 1))
 
     def forward(self, context: torch.Tensor):
-        states = [torch.tanh(m(context)).reshape(-1, self.layers, self.hidden).transpose(0, 1).contiguous()
-                  for m in self.maps]
+        states = [
+            torch.tanh(m(context)).reshape(-1, self.layers, self.hidden).transpose(0, 1).contiguous() for m in self.maps
+        ]
         return tuple(states) if len(states) == 2 else states[0]
 
 
@@ -76,8 +81,9 @@ class TextDecoder(nn.Module):
     the summary, a recurrent stack carries the state (initialised from the summary), a linear head
     gives the next token's logits."""
 
-    def __init__(self, vocabulary: int, embed_dim: int, context_dim: int, hidden: int, layers: int, cell: str,
-                 dropout: float) -> None:
+    def __init__(
+        self, vocabulary: int, embed_dim: int, context_dim: int, hidden: int, layers: int, cell: str, dropout: float
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocabulary, embed_dim)
         self.bridge = Bridge(context_dim, hidden, layers, cell)
@@ -112,16 +118,31 @@ class ImageSequenceDecoder(nn.Module):
     style code of its own, if any) becomes an image through a two-layer perceptron (``image_hidden``
     units). Returns pixel logits ``[N, steps, C, S, S]`` (image = ``tanh(logits / 2)``)."""
 
-    def __init__(self, context_dim: int, hidden: int, layers: int, cell: str, dropout: float, steps: int,
-                 channels: int, image_size: int, image_hidden: int, style_dim: int = 0,
-                 position_dim: int = 16) -> None:
+    def __init__(
+        self,
+        context_dim: int,
+        hidden: int,
+        layers: int,
+        cell: str,
+        dropout: float,
+        steps: int,
+        channels: int,
+        image_size: int,
+        image_hidden: int,
+        style_dim: int = 0,
+        position_dim: int = 16,
+    ) -> None:
         super().__init__()
         self.steps, self.shape = steps, (channels, image_size, image_size)
         self.positions = nn.Parameter(torch.randn(steps, position_dim) * 0.1)
         self.bridge = Bridge(context_dim, hidden, layers, cell)
         self.rnn = recurrent_layers(cell, context_dim + position_dim, hidden, layers, dropout)
-        self.draw = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden + style_dim, image_hidden),
-                                  nn.ReLU(inplace=True), nn.Linear(image_hidden, channels * image_size * image_size))
+        self.draw = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(hidden + style_dim, image_hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(image_hidden, channels * image_size * image_size),
+        )
 
     def states(self, context: torch.Tensor) -> torch.Tensor:
         """The recurrent stack's output ``[N, steps, hidden]`` at each answer position."""
@@ -150,4 +171,3 @@ class TokenEncoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.encoder(self.embed(tokens))
-

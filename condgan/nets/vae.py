@@ -32,8 +32,15 @@ class _LabelOneHot(nn.Module):
 class MLPEncoder(nn.Module):
     """fc1 over ``[flattened image, one-hot label]`` with ReLU, then fc2_mu and fc2_logvar."""
 
-    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, latent_dim: int,
-                 hidden: int = 400, conditional: bool = True) -> None:
+    def __init__(
+        self,
+        label_sizes: int | Sequence[int],
+        channels: int,
+        image_size: int,
+        latent_dim: int,
+        hidden: int = 400,
+        conditional: bool = True,
+    ) -> None:
         super().__init__()
         self.onehot = _LabelOneHot(label_sizes, conditional)
         self.fc1 = nn.Linear(channels * image_size**2 + self.onehot.width, hidden)
@@ -48,8 +55,15 @@ class MLPEncoder(nn.Module):
 class MLPDecoder(nn.Module):
     """fc3 over ``[z, one-hot label]`` with ReLU, then fc4 to the image's logits."""
 
-    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, latent_dim: int,
-                 hidden: int = 400, conditional: bool = True) -> None:
+    def __init__(
+        self,
+        label_sizes: int | Sequence[int],
+        channels: int,
+        image_size: int,
+        latent_dim: int,
+        hidden: int = 400,
+        conditional: bool = True,
+    ) -> None:
         super().__init__()
         self.image_shape = (channels, image_size, image_size)
         self.onehot = _LabelOneHot(label_sizes, conditional)
@@ -64,8 +78,15 @@ class MLPDecoder(nn.Module):
 class ConvEncoder(nn.Module):
     """Strided convs (batch norm, LeakyReLU) over the image and one-hot label channels, then mu/logvar."""
 
-    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, latent_dim: int,
-                 width: int = 32, conditional: bool = True) -> None:
+    def __init__(
+        self,
+        label_sizes: int | Sequence[int],
+        channels: int,
+        image_size: int,
+        latent_dim: int,
+        width: int = 32,
+        conditional: bool = True,
+    ) -> None:
         super().__init__()
         stages, start = dcgan_stages(image_size)
         self.onehot = _LabelOneHot(label_sizes, conditional)
@@ -89,8 +110,15 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """Dense projection of ``[z, one-hot label]``, then transposed convs up to the image's logits."""
 
-    def __init__(self, label_sizes: int | Sequence[int], channels: int, image_size: int, latent_dim: int,
-                 width: int = 32, conditional: bool = True) -> None:
+    def __init__(
+        self,
+        label_sizes: int | Sequence[int],
+        channels: int,
+        image_size: int,
+        latent_dim: int,
+        width: int = 32,
+        conditional: bool = True,
+    ) -> None:
         super().__init__()
         stages, self.start = dcgan_stages(image_size)
         self.onehot = _LabelOneHot(label_sizes, conditional)

@@ -44,6 +44,7 @@ AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
 def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on a CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -52,8 +53,13 @@ def case_overrides(cfg: DictConfig, case: DictConfig) -> list[str]:
     """The ``train.py`` overrides of one case: its model, data, batch and image size."""
     data_root = Path(cfg.data_root)
     data = cfg.data if (data_root / "train-images-idx3-ubyte.gz").is_file() else "glyphs"
-    overrides = [f"model={case.model}", f"data={data}", f"data.batch_size={case.batch_size}",
-                 f"data.image_size={case.image_size}", f"paths.data_dir={cfg.paths.data_dir}"]
+    overrides = [
+        f"model={case.model}",
+        f"data={data}",
+        f"data.batch_size={case.batch_size}",
+        f"data.image_size={case.image_size}",
+        f"paths.data_dir={cfg.paths.data_dir}",
+    ]
     if data != "glyphs":
         overrides += [f"data.root={data_root}", "data.download=false"]
     if case.image_size != 28:
@@ -90,16 +96,25 @@ class BatchTimer(L.Callback):
             self.seconds = time.perf_counter() - self.start
 
 
-def fit_condgan(train_cfg: DictConfig, cfg: DictConfig, device: torch.device, batches: int, callbacks: list,
-                captured: bool = False):
+def fit_condgan(
+    train_cfg: DictConfig, cfg: DictConfig, device: torch.device, batches: int, callbacks: list, captured: bool = False
+):
     """``batches`` batches of condgan's own training loop (Lightning, manual optimisation, no
     loggers), with ``model.cuda_graph`` when ``captured``; returns the model and its data."""
     datamodule = hydra.utils.instantiate(train_cfg.data, on_device="auto")
     model = hydra.utils.instantiate(train_cfg.model, **({"cuda_graph": True} if captured else {}))
     trainer = L.Trainer(
-        accelerator=device.type, devices=1, precision=cfg.precision, max_epochs=1,
-        limit_train_batches=batches, limit_val_batches=0, logger=False, callbacks=callbacks,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        accelerator=device.type,
+        devices=1,
+        precision=cfg.precision,
+        max_epochs=1,
+        limit_train_batches=batches,
+        limit_val_batches=0,
+        logger=False,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
     )
     trainer.fit(model, datamodule=datamodule)
     return model, datamodule
@@ -143,12 +158,16 @@ def profile_condgan(train_cfg: DictConfig, cfg: DictConfig, device: torch.device
     on_gpu = device.type == "cuda"
     per_step = sum(e.self_device_time_total if on_gpu else e.self_cpu_time_total for e in events) / cfg.profile.steps
     sort = "self_device_time_total" if on_gpu else "self_cpu_time_total"
-    return (f"{'device' if on_gpu else 'host'} time per step: {per_step / 1000:.2f} ms "
-            f"(over {cfg.profile.steps} eager batches after {cfg.warmup})\n\n"
-            + events.table(sort_by=sort, row_limit=cfg.profile.rows))
+    return (
+        f"{'device' if on_gpu else 'host'} time per step: {per_step / 1000:.2f} ms "
+        f"(over {cfg.profile.steps} eager batches after {cfg.warmup})\n\n"
+        + events.table(sort_by=sort, row_limit=cfg.profile.rows)
+    )
 
 
-def time_plain_loop(train_cfg: DictConfig, cfg: DictConfig, datamodule, device: torch.device, captured: bool = False) -> float:
+def time_plain_loop(
+    train_cfg: DictConfig, cfg: DictConfig, datamodule, device: torch.device, captured: bool = False
+) -> float:
     """images/s of a hand-written loop: the same networks, optimisers and BCE losses, batches
     indexed from the same uint8 tensor on the device; with ``captured``, the whole step (batch
     draw, both networks' steps) replayed as one CUDA graph after three eager steps."""
@@ -156,13 +175,15 @@ def time_plain_loop(train_cfg: DictConfig, cfg: DictConfig, datamodule, device: 
     g, d = model.generator, model.discriminator
     opt = train_cfg.model.optim
     opt_g = torch.optim.Adam(g.parameters(), lr=opt.generator.lr, betas=tuple(opt.generator.betas), capturable=captured)
-    opt_d = torch.optim.Adam(d.parameters(), lr=opt.discriminator.lr, betas=tuple(opt.discriminator.betas),
-                             capturable=captured)
+    opt_d = torch.optim.Adam(
+        d.parameters(), lr=opt.discriminator.lr, betas=tuple(opt.discriminator.betas), capturable=captured
+    )
     real_target = train_cfg.model.real_label
     images, labels = datamodule.train_set.images.to(device), datamodule.train_set.labels.to(device)
     batch, noise_dim = train_cfg.data.batch_size, train_cfg.model.noise_dim
-    autocast = torch.autocast(device.type, dtype=AUTOCAST.get(cfg.precision), enabled=cfg.precision in AUTOCAST,
-                              cache_enabled=not captured)
+    autocast = torch.autocast(
+        device.type, dtype=AUTOCAST.get(cfg.precision), enabled=cfg.precision in AUTOCAST, cache_enabled=not captured
+    )
 
     def step() -> None:
         index = torch.randint(len(labels), (batch,), device=device)
@@ -170,8 +191,9 @@ def time_plain_loop(train_cfg: DictConfig, cfg: DictConfig, datamodule, device: 
         with autocast:
             fake = g(torch.randn(batch, noise_dim, device=device), y)
             real_out, fake_out = d(real, y), d(fake.detach(), y)
-            d_loss = F.binary_cross_entropy_with_logits(real_out.float(), torch.full_like(real_out.float(), real_target)) \
-                + F.binary_cross_entropy_with_logits(fake_out.float(), torch.zeros_like(fake_out.float()))
+            d_loss = F.binary_cross_entropy_with_logits(
+                real_out.float(), torch.full_like(real_out.float(), real_target)
+            ) + F.binary_cross_entropy_with_logits(fake_out.float(), torch.zeros_like(fake_out.float()))
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
@@ -221,6 +243,7 @@ def time_domain_fid(model, datamodule, cfg: DictConfig, device: torch.device) ->
 
 
 def peak_memory_mib(device: torch.device) -> float:
+    """Peak GPU memory allocated on a GPU, else the process's peak RSS, in MiB."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
@@ -249,16 +272,29 @@ def run_case(cfg: DictConfig, case: DictConfig, device: torch.device) -> list[di
         plain_eager = plain_eager or plain_rate
         if fid_columns is None:
             fid_seconds, fid = time_domain_fid(model, datamodule, cfg, device)
-            fid_columns = {"fid_s": fid_seconds, "fid": fid,
-                           "fid_samples": max(1, cfg.fid_samples // model.num_classes) * model.num_classes}
+            fid_columns = {
+                "fid_s": fid_seconds,
+                "fid": fid,
+                "fid_samples": max(1, cfg.fid_samples // model.num_classes) * model.num_classes,
+            }
         batch = train_cfg.data.batch_size
-        rows.append({
-            "case": case.name, "step": "CUDA graph" if captured else "eager", "data": datamodule.name, "batch": batch,
-            "condgan_img_s": condgan_rate, "plain_img_s": plain_rate, "ratio": condgan_rate / plain_rate,
-            "ratio_to_plain_eager": condgan_rate / plain_eager,
-            "condgan_step_ms": 1000 * batch / condgan_rate, "plain_step_ms": 1000 * batch / plain_rate,
-            "epoch_s": len(datamodule.train_set) / condgan_rate, "peak_mib": peak_mib, **fid_columns,
-        })
+        rows.append(
+            {
+                "case": case.name,
+                "step": "CUDA graph" if captured else "eager",
+                "data": datamodule.name,
+                "batch": batch,
+                "condgan_img_s": condgan_rate,
+                "plain_img_s": plain_rate,
+                "ratio": condgan_rate / plain_rate,
+                "ratio_to_plain_eager": condgan_rate / plain_eager,
+                "condgan_step_ms": 1000 * batch / condgan_rate,
+                "plain_step_ms": 1000 * batch / plain_rate,
+                "epoch_s": len(datamodule.train_set) / condgan_rate,
+                "peak_mib": peak_mib,
+                **fid_columns,
+            }
+        )
     return rows
 
 
@@ -268,13 +304,24 @@ def sweep_command(cfg: DictConfig, concurrency: int, sweep_dir: Path) -> list[st
     with ``concurrency`` trials at a time."""
     settings, trainer = cfg.sweep, "gpu" if resolve_device(cfg.device).type == "cuda" else "cpu"
     return [
-        sys.executable, "-m", "condgan.pipelines.train", "-m", "hydra/launcher=concurrent",
-        f"hydra.launcher.n_jobs={concurrency}", f"hydra.sweep.dir={sweep_dir}",
-        *case_overrides(cfg, cfg.cases[0]), f"trainer={trainer}", f"trainer.precision={cfg.precision}",
-        f"trainer.max_epochs={settings.epochs}", f"+trainer.limit_train_batches={settings.batches}",
+        sys.executable,
+        "-m",
+        "condgan.pipelines.train",
+        "-m",
+        "hydra/launcher=concurrent",
+        f"hydra.launcher.n_jobs={concurrency}",
+        f"hydra.sweep.dir={sweep_dir}",
+        *case_overrides(cfg, cfg.cases[0]),
+        f"trainer={trainer}",
+        f"trainer.precision={cfg.precision}",
+        f"trainer.max_epochs={settings.epochs}",
+        f"+trainer.limit_train_batches={settings.batches}",
         "trainer.limit_val_batches=0",
-        "callbacks.progress_bar=null", "callbacks.model_summary=null", "callbacks.model_checkpoint_best=null",
-        "callbacks.domain_metrics=null", f"seed=range(0,{settings.trials})",
+        "callbacks.progress_bar=null",
+        "callbacks.model_summary=null",
+        "callbacks.model_checkpoint_best=null",
+        "callbacks.domain_metrics=null",
+        f"seed=range(0,{settings.trials})",
     ]
 
 
@@ -287,14 +334,19 @@ def time_sweep(cfg: DictConfig, concurrency: int) -> dict:
     if result.returncode != 0:
         raise RuntimeError(f"the sweep with {concurrency} concurrent trials failed:\n{result.stderr[-2000:]}")
     finished = len(list(sweep_dir.glob("*/checkpoints/last.ckpt")))
-    return {"concurrency": concurrency, "trials": finished, "seconds": seconds, "runs_per_hour": finished * 3600 / seconds}
+    return {
+        "concurrency": concurrency,
+        "trials": finished,
+        "seconds": seconds,
+        "runs_per_hour": finished * 3600 / seconds,
+    }
 
 
 def sweep_table(rows: list[dict], cfg: DictConfig) -> str:
     """The sweep-throughput table (markdown), one row per concurrency."""
     lines = [
-        f"Sweep throughput: {cfg.sweep.trials} runs of {cfg.sweep.epochs} x {cfg.sweep.batches} batches of {cfg.cases[0].name} "
-        "(hydra/launcher=concurrent, process start-up included)",
+        f"Sweep throughput: {cfg.sweep.trials} runs of {cfg.sweep.epochs} x {cfg.sweep.batches} batches of "
+        f"{cfg.cases[0].name} (hydra/launcher=concurrent, process start-up included)",
         "",
         "| trials at once | runs | wall s | runs per hour |",
         "|---|---|---|---|",
@@ -303,10 +355,12 @@ def sweep_table(rows: list[dict], cfg: DictConfig) -> str:
 
 
 def sweep_row(r: dict) -> str:
+    """One row of :func:`sweep_table`."""
     return f"| {r['concurrency']} | {r['trials']} | {r['seconds']:.1f} | {r['runs_per_hour']:.0f} |"
 
 
 def table(rows: list[dict], device: torch.device, precision: str) -> str:
+    """The bench's table (markdown): device, precision and torch version, then one row per case and step."""
     memory = "peak GPU MiB" if device.type == "cuda" else "peak RSS MiB"
     lines = [
         f"Device: {device_name(device)}; precision {precision}; torch {torch.__version__}",
@@ -319,9 +373,11 @@ def table(rows: list[dict], device: torch.device, precision: str) -> str:
 
 
 def table_row(r: dict) -> str:
+    """One row of :func:`table`."""
     return (
-        f"| {r['case']} | {r['step']} | {r['data']} | {r['batch']} | {r['condgan_img_s']:.0f} | {r['plain_img_s']:.0f} | "
-        f"{r['condgan_step_ms']:.2f} / {r['plain_step_ms']:.2f} | {r['ratio']:.3f} | {r['ratio_to_plain_eager']:.3f} | "
+        f"| {r['case']} | {r['step']} | {r['data']} | {r['batch']} | {r['condgan_img_s']:.0f} | "
+        f"{r['plain_img_s']:.0f} | {r['condgan_step_ms']:.2f} / {r['plain_step_ms']:.2f} | {r['ratio']:.3f} | "
+        f"{r['ratio_to_plain_eager']:.3f} | "
         f"{r['epoch_s']:.1f} | {r['peak_mib']:.0f} | {r['fid_s']:.1f} s ({r['fid_samples']}) |"
     )
 
@@ -357,6 +413,7 @@ def bench(cfg: DictConfig) -> list[dict]:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="bench")
 @reporting_user_errors
 def main(cfg: DictConfig) -> None:
+    """``make bench``: :func:`bench` with the composed config."""
     bench(cfg)
 
 

@@ -48,8 +48,9 @@ def device_name(device: torch.device) -> str:
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
         model = names[0] if names else model
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"CPU: {model}, {cores} cores"
@@ -85,8 +86,10 @@ def user_error(err: BaseException) -> CondganError | None:
         unknown = re.search(r"unexpected keyword argument '(\w+)'", str(err))
         where = re.search(r"call to target '([\w.]+)'.*full_key: ([\w.]+)", str(err), re.S)
         if isinstance(err, InstantiationException) and unknown and where:
-            return ConfigError(f"{where.group(2)}.{unknown.group(1)} is not a setting of {where.group(1)}: remove it "
-                               f"({cfg_job_command()} lists the settings)")
+            return ConfigError(
+                f"{where.group(2)}.{unknown.group(1)} is not a setting of {where.group(1)}: remove it "
+                f"({cfg_job_command()} lists the settings)"
+            )
         err = err.__cause__ or err.__context__
     return None
 
@@ -101,11 +104,16 @@ def config_error_line(err: Exception) -> str:
     struct = re.search(r"Could not override '([^']+)'", str(err))
     if struct and isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
         key = struct.group(1)
-        return (f"{key} is not a setting of this config: check the spelling ({cfg_job_command()} lists "
-                f"them), or add a new key with +{key}=...")
+        return (
+            f"{key} is not a setting of this config: check the spelling ({cfg_job_command()} lists "
+            f"them), or add a new key with +{key}=..."
+        )
     lines = [line.strip() for text in (str(err), str(cause or "")) for line in text.splitlines()]
-    return " ".join(line for line in lines if line and not line.startswith(("full_key:", "object_type=",
-                                                                             "reference_type=", "See https://")))
+    return " ".join(
+        line
+        for line in lines
+        if line and not line.startswith(("full_key:", "object_type=", "reference_type=", "See https://"))
+    )
 
 
 def reporting_config_errors(hydra_main: Callable) -> Callable:

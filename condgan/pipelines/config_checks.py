@@ -25,10 +25,13 @@ def _integer(value) -> bool:
 
 
 def integer_at_least(low: int) -> tuple[Callable, str]:
+    """Rule: a whole number >= ``low``."""
     return (lambda v: _integer(v) and v >= low), f"a whole number >= {low}"
 
 
 def number_in(low: float, high: float, low_open: bool = False, high_open: bool = False) -> tuple[Callable, str]:
+    """Rule: a number in the interval from ``low`` to ``high`` (each end open or closed)."""
+
     def check(v) -> bool:
         return _number(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
 
@@ -37,29 +40,39 @@ def number_in(low: float, high: float, low_open: bool = False, high_open: bool =
 
 
 def positive_number() -> tuple[Callable, str]:
+    """Rule: a number > 0."""
     return (lambda v: _number(v) and v > 0), "a number > 0"
 
 
 def non_negative_number() -> tuple[Callable, str]:
+    """Rule: a number >= 0."""
     return (lambda v: _number(v) and v >= 0), "a number >= 0"
 
 
 def one_of(choices: Iterable[str]) -> tuple[Callable, str]:
+    """Rule: one of ``choices``."""
     choices = tuple(choices)
     return (lambda v: v in choices), f"one of {', '.join(choices)}"
 
 
 def betas() -> tuple[Callable, str]:
-    return (lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_number(b) and 0 <= b < 1 for b in v),
-            "two numbers in [0, 1), e.g. [0.5, 0.999]")
+    """Rule: Adam's two betas, each in [0, 1)."""
+    return (
+        lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_number(b) and 0 <= b < 1 for b in v),
+        "two numbers in [0, 1), e.g. [0.5, 0.999]",
+    )
 
 
 def whole_numbers_at_least(low: int) -> tuple[Callable, str]:
-    return (lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(_integer(w) and w >= low for w in v),
-            f"a non-empty list of whole numbers >= {low}")
+    """Rule: a non-empty list of whole numbers >= ``low``."""
+    return (
+        lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(_integer(w) and w >= low for w in v),
+        f"a non-empty list of whole numbers >= {low}",
+    )
 
 
 def optional(rule: tuple[Callable, str]) -> tuple[Callable, str]:
+    """Rule: null, or what ``rule`` allows."""
     check, allowed = rule
     return (lambda v: v is None or check(v)), f"null or {allowed}"
 
@@ -83,7 +96,10 @@ RULES: dict[str, tuple[Callable, str]] = {
     "data.augment.shear": non_negative_number(),
     "data.augment.zoom": number_in(0, 1, high_open=True),
     "data.augment.crop_padding": integer_at_least(0),
-    "data.operand_max": (lambda v: _integer(v) and 0 <= v <= 99, "a whole number in 0..99 (operands of at most two digits)"),
+    "data.operand_max": (
+        lambda v: _integer(v) and 0 <= v <= 99,
+        "a whole number in 0..99 (operands of at most two digits)",
+    ),
     "data.operators": one_of(("+-", "-+", "+", "-")),
     "data.query_form": one_of(FORMS),
     "data.answer_form": one_of(FORMS),
@@ -159,8 +175,12 @@ def check_config(cfg: DictConfig) -> None:
     try:
         values = OmegaConf.to_container(cfg, resolve=True)
     except Exception as err:  # an interpolation that cannot resolve
-        hint = ("; the model reads a data setting this dataset lacks: the seq2seq_* models go with data=arithmetic, "
-                "the image models with the image datasets" if "Interpolation key 'data." in str(err) else "")
+        hint = (
+            "; the model reads a data setting this dataset lacks: the seq2seq_* models go with data=arithmetic, "
+            "the image models with the image datasets"
+            if "Interpolation key 'data." in str(err)
+            else ""
+        )
         raise ConfigError(f"the config does not resolve: {' '.join(str(err).split())}{hint}") from err
     checked = set()
     for rule_key, (check, allowed) in RULES.items():

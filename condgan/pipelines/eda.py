@@ -31,11 +31,15 @@ log = logging.getLogger(__name__)
 def explore(cfg: DictConfig) -> dict:
     """Plots and numbers of the configured dataset's training split (before the val split)."""
     if cfg.get("data") is None:
-        raise ConfigError("task=eda needs a dataset: python evaluate.py task=eda data=<glyphs|mnist|fashion_mnist|emnist|...>")
+        raise ConfigError(
+            "task=eda needs a dataset: python evaluate.py task=eda data=<glyphs|mnist|fashion_mnist|emnist|...>"
+        )
     datamodule = hydra.utils.instantiate(cfg.data)
     if not isinstance(datamodule, TensorImageDataModule):
-        raise ConfigError(f"task=eda explores labelled image sets, not data={datamodule.name}; explore its digits with "
-                          "data=glyph_digits or data=mnist")
+        raise ConfigError(
+            f"task=eda explores labelled image sets, not data={datamodule.name}; explore its digits with "
+            "data=glyph_digits or data=mnist"
+        )
     datamodule.prepare_data()
     images, labels = datamodule.load_split(train=True)
     k, names, out = datamodule.num_classes, datamodule.class_names, Path(cfg.paths.output_dir)
@@ -46,17 +50,28 @@ def explore(cfg: DictConfig) -> dict:
     outliers = outliers[distances[outliers].argsort(descending=True)]
     intensity = mean_intensity_per_class(images, labels, k)
     pictures = {
-        "class_counts": bar_chart(counts.tolist(), names, f"{datamodule.name}: images per class", "images",
-                                  out / "class_counts.png"),
-        "class_mean_distance": per_class_distributions(
-            [distances[labels == c].numpy() for c in range(k)], names,
-            f"{datamodule.name}: RMS distance from the class mean image", "distance (0..255)",
-            out / "class_mean_distance.png", thresholds.tolist(),
+        "class_counts": bar_chart(
+            counts.tolist(), names, f"{datamodule.name}: images per class", "images", out / "class_counts.png"
         ),
-        "mean_intensity": bar_chart(intensity.tolist(), names, f"{datamodule.name}: average pixel intensity per class",
-                                    "mean pixel (0..255)", out / "mean_intensity.png"),
+        "class_mean_distance": per_class_distributions(
+            [distances[labels == c].numpy() for c in range(k)],
+            names,
+            f"{datamodule.name}: RMS distance from the class mean image",
+            "distance (0..255)",
+            out / "class_mean_distance.png",
+            thresholds.tolist(),
+        ),
+        "mean_intensity": bar_chart(
+            intensity.tolist(),
+            names,
+            f"{datamodule.name}: average pixel intensity per class",
+            "mean pixel (0..255)",
+            out / "mean_intensity.png",
+        ),
     }
-    pictures["samples"] = save_png(real_class_grid(images, labels, names, cfg.eda.samples_per_class), out / "samples.png")
+    pictures["samples"] = save_png(
+        real_class_grid(images, labels, names, cfg.eda.samples_per_class), out / "samples.png"
+    )
     if len(outliers):
         worst = outliers[: cfg.eda.outliers_shown]
         pictures["outliers"] = save_png(class_grid(to_signed_unit(images[worst]), 16), out / "outliers.png")

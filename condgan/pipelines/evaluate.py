@@ -25,4 +25,5 @@ def evaluate(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 @reporting_user_errors
 def main(cfg: DictConfig) -> None:
+    """``evaluate.py``: :func:`evaluate` with the composed config."""
     evaluate(cfg)

@@ -114,7 +114,9 @@ def training_command(entry: Entry, common: list[str], settings: DictConfig, run_
     bar. The first epoch finishes past the budget (``trainer.min_epochs=1``), so every entry has a
     validated, checkpointed epoch to compare."""
     return [
-        sys.executable, "-m", "condgan.pipelines.train",
+        sys.executable,
+        "-m",
+        "condgan.pipelines.train",
         *common,
         f"trainer.max_time={quoted(max_time(settings.budget_s))}",
         f"trainer.max_epochs={settings.max_epochs}",
@@ -129,8 +131,11 @@ def training_command(entry: Entry, common: list[str], settings: DictConfig, run_
 def error_line(output: str) -> str:
     """The line of a failed run's output that says what went wrong: condgan's one-line error, else
     the exception of a traceback or Hydra's message, else the last unindented line."""
-    lines = [line.strip() for line in output.splitlines()
-             if line.strip() and not line[0].isspace() and not line.startswith(HYDRA_HINT)]
+    lines = [
+        line.strip()
+        for line in output.splitlines()
+        if line.strip() and not line[0].isspace() and not line.startswith(HYDRA_HINT)
+    ]
     for line in reversed(lines):
         if line.startswith("condgan: error:"):
             return line.removeprefix("condgan: error:").strip()
@@ -148,8 +153,9 @@ def run_training(command: list[str], run_dir: Path, timeout_s: float) -> dict:
     start = time.perf_counter()
     with console.open("w") as stream:
         try:
-            returncode = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT, check=False,
-                                        timeout=timeout_s).returncode
+            returncode = subprocess.run(
+                command, stdout=stream, stderr=subprocess.STDOUT, check=False, timeout=timeout_s
+            ).returncode
         except subprocess.TimeoutExpired:
             returncode = None
     result = {"returncode": returncode, "wall_time_s": time.perf_counter() - start, "console": str(console)}
@@ -203,15 +209,20 @@ def floor_metrics(classifier: DomainClassifier, datamodule, per_class: int, sett
     chosen = class_matched_indices(val_labels, real_labels, k, k * per_class, torch.Generator().manual_seed(seed))
     if len(chosen) < 2:
         return {"skipped": f"the validation split has {len(chosen)} images (data.val_fraction)"}
-    return domain_metrics(classifier, (real_images, real_labels), (val.images[chosen], val_labels[chosen]), k,
-                          settings, reference)
+    return domain_metrics(
+        classifier, (real_images, real_labels), (val.images[chosen], val_labels[chosen]), k, settings, reference
+    )
 
 
 def real_grid(datamodule, per_class: int) -> np.ndarray:
     """A class grid (uint8 ``[H, W, C]``) of the first validation images, ``per_class`` per row
     labelled with the class names, gray where a class has fewer."""
     val = datamodule.val_set
-    return real_class_grid(val.images, class_column(val.labels), datamodule.class_names, per_class).permute(1, 2, 0).numpy()
+    return (
+        real_class_grid(val.images, class_column(val.labels), datamodule.class_names, per_class)
+        .permute(1, 2, 0)
+        .numpy()
+    )
 
 
 def summary_of(metrics: dict, class_names: list[str]) -> dict:
@@ -227,8 +238,11 @@ def summary_of(metrics: dict, class_names: list[str]) -> dict:
         "recall": domain["recall"],
         "conditional_accuracy": domain["conditional_accuracy"],
     }
-    reliable = [(fid, name) for fid, ok, name in zip(domain["per_class_fid"], domain["per_class_fid_reliable"],
-                                                     class_names) if fid is not None and ok]
+    reliable = [
+        (fid, name)
+        for fid, ok, name in zip(domain["per_class_fid"], domain["per_class_fid_reliable"], class_names)
+        if fid is not None and ok
+    ]
     if reliable:
         worst, best = max(reliable), min(reliable)
         summary["class_fid_ratio"] = worst[0] / best[0] if best[0] > 0 else None
@@ -255,8 +269,9 @@ def set_aside(run_dir: Path) -> None:
         run_dir.rename(run_dir.with_name(f"{run_dir.name}.before-{stamp}"))
 
 
-def train_and_report(entry: Entry, common: list[str], cfg: DictConfig, out: Path, data_dir: Path,
-                     previous: dict) -> dict:
+def train_and_report(
+    entry: Entry, common: list[str], cfg: DictConfig, out: Path, data_dir: Path, previous: dict
+) -> dict:
     """Train one entry in its own process (or, with ``leaderboard.reuse_runs``, take the training an
     earlier leaderboard in ``out`` finished with the same command), then report its checkpoint;
     never raises for the entry's own failures, which are recorded in the returned row."""
@@ -284,9 +299,13 @@ def train_and_report(entry: Entry, common: list[str], cfg: DictConfig, out: Path
     except Exception as err:  # one entry's broken report must not lose the others' hours of training
         log.exception("leaderboard: the report of %s failed", entry.name)
         return {**row, "status": "failed", "error": f"report: {type(err).__name__}: {' '.join(str(err).split())}"}
-    row.update(status="ok", checkpoint=str(ckpt), report=str(out / entry.name / "report.md"),
-               class_grid=report["pictures"].get("class_grid"),
-               summary=summary_of(report["metrics"], report["class_names"]))
+    row.update(
+        status="ok",
+        checkpoint=str(ckpt),
+        report=str(out / entry.name / "report.md"),
+        class_grid=report["pictures"].get("class_grid"),
+        summary=summary_of(report["metrics"], report["class_names"]),
+    )
     if "skipped" in report["metrics"]:
         row["error"] = f"metrics skipped: {report['metrics']['skipped']}"
     return row
@@ -294,6 +313,7 @@ def train_and_report(entry: Entry, common: list[str], cfg: DictConfig, out: Path
 
 def ranked(rows: list[dict]) -> list[dict]:
     """Entries with a domain FID, lowest first, then the others in their configured order."""
+
     def key(row: dict) -> tuple:
         fid = row.get("summary", {}).get("fid")
         return (0, fid) if isinstance(fid, float) and math.isfinite(fid) else (1, 0.0)
@@ -322,7 +342,8 @@ def markdown(board: dict) -> str:
     """``leaderboard.md``: the setup in the header, a row per entry (best first) and the floor."""
     header = board["setup"]
     lines = [
-        f"# Leaderboard: {header['dataset']}, {header['budget_s']:g} s of training per entry", "",
+        f"# Leaderboard: {header['dataset']}, {header['budget_s']:g} s of training per entry",
+        "",
         f"- device: {header['device']}; torch {header['torch']}, Lightning {header['lightning']}; "
         f"precision {', '.join(header['precision'])}",
         f"- budget: `trainer.max_time={header['max_time']}`, `trainer.max_epochs={header['max_epochs']}` "
@@ -362,10 +383,20 @@ def draw_pictures(board: dict, datamodule, grid_per_class: int, out: Path) -> di
     rows = [board["floor"], *board["entries"]]
     names = [FLOOR if row is board["floor"] else row["name"] for row in rows]
     fids = [row.get("summary", {}).get("fid") for row in rows]
-    pictures = {"domain_fid": str(bar_chart(fids, names, f"domain FID after {board['setup']['budget_s']:g} s "
-                                            "of training (lower is better)", "domain FID", out / "domain_fid.png"))}
-    grids = [(row["name"], np.asarray(Image.open(row["class_grid"])))
-             for row in board["entries"] if row.get("class_grid")]
+    pictures = {
+        "domain_fid": str(
+            bar_chart(
+                fids,
+                names,
+                f"domain FID after {board['setup']['budget_s']:g} s of training (lower is better)",
+                "domain FID",
+                out / "domain_fid.png",
+            )
+        )
+    }
+    grids = [
+        (row["name"], np.asarray(Image.open(row["class_grid"]))) for row in board["entries"] if row.get("class_grid")
+    ]
     panels = [("real (validation split)", real_grid(datamodule, grid_per_class)), *grids]
     pictures["grids"] = str(image_panels([p for _, p in panels], [t for t, _ in panels], out / "grids.png"))
     return pictures
@@ -376,15 +407,24 @@ def setup_of(cfg: DictConfig, shared: DictConfig, datamodule, classifier: Domain
     settings = cfg.leaderboard
     _, real_labels, reference = reference_split(datamodule)
     return {
-        "dataset": datamodule.name, "budget_s": float(settings.budget_s), "max_time": max_time(settings.budget_s),
-        "max_epochs": settings.max_epochs, "device": device_name(resolve_device("cuda" if on_gpu(str(shared.trainer.accelerator), True, False) else "cpu")),
-        "torch": torch.__version__, "lightning": L.__version__, "precision": [str(shared.trainer.precision)],
-        "overrides": [str(o) for o in settings.overrides or []], "checkpoint": settings.checkpoint,
+        "dataset": datamodule.name,
+        "budget_s": float(settings.budget_s),
+        "max_time": max_time(settings.budget_s),
+        "max_epochs": settings.max_epochs,
+        "device": device_name(
+            resolve_device("cuda" if on_gpu(str(shared.trainer.accelerator), True, False) else "cpu")
+        ),
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        "precision": [str(shared.trainer.precision)],
+        "overrides": [str(o) for o in settings.overrides or []],
+        "checkpoint": settings.checkpoint,
         "reference": f"{reference}, {len(real_labels)} images",
         "generated": f"{cfg.samples_per_class} generated images per class on average (labels in the reference's "
-                     "class mix)",
+        "class mix)",
         "per_class_min_images": cfg.metrics.per_class_min_images,
-        "classifier_test_accuracy": classifier.test_accuracy, "classifier": classifier.info.get("cache_file"),
+        "classifier_test_accuracy": classifier.test_accuracy,
+        "classifier": classifier.info.get("cache_file"),
         "floor_images": floor.get("protocol", {}).get("generated", 0),
     }
 
@@ -400,14 +440,22 @@ def run_leaderboard(cfg: DictConfig) -> dict:
     datamodule.prepare_data()
     metrics = OmegaConf.to_container(cfg.metrics, resolve=True)
     # trained (or found) before the entries, so no entry's wall time pays for it; they find it cached
-    classifier = classifier_for(datamodule, metrics["classifier"], metrics["classifier_cache_dir"],
-                                resolve_device(cfg.device))
+    classifier = classifier_for(
+        datamodule, metrics["classifier"], metrics["classifier_cache_dir"], resolve_device(cfg.device)
+    )
     floor = floor_metrics(classifier, datamodule, cfg.samples_per_class, metrics, cfg.seed)
     board = {
         "setup": setup_of(cfg, shared, datamodule, classifier, floor),
-        "floor": {"name": FLOOR, "metrics": floor, "summary": summary_of(floor, datamodule.class_names),
-                  **({"status": "skipped", "error": floor["skipped"]} if "skipped" in floor
-                     else {"status": "val split vs test split"})},
+        "floor": {
+            "name": FLOOR,
+            "metrics": floor,
+            "summary": summary_of(floor, datamodule.class_names),
+            **(
+                {"status": "skipped", "error": floor["skipped"]}
+                if "skipped" in floor
+                else {"status": "val split vs test split"}
+            ),
+        },
         "entries": [],
     }
     board_file = out / "leaderboard.json"

@@ -80,8 +80,11 @@ def find_checkpoints(path: str | Path, which: str) -> list[Path]:
     if not path.is_dir():
         raise CheckpointError(f"{path} not found; pass ckpt_path=<a .ckpt file, a run folder or a multirun folder>")
     wanted = f"checkpoints/{which}.ckpt" + ("" if which == "last" else " or last.ckpt")
-    runs = [path] if (path / "checkpoints").is_dir() else sorted(
-        folder.parent for folder in path.rglob("checkpoints") if folder.is_dir())
+    runs = (
+        [path]
+        if (path / "checkpoints").is_dir()
+        else sorted(folder.parent for folder in path.rglob("checkpoints") if folder.is_dir())
+    )
     found = []
     for run in runs:
         ckpt = run_checkpoint(run, which)
@@ -116,8 +119,10 @@ def rebuild_datamodule(checkpoint: dict, root: str | None = None) -> L.Lightning
     return datamodule
 
 
-def export_samples(images: torch.Tensor, labels: torch.Tensor, path: Path, class_names: list[str],
-                   label_columns: list[str]) -> Path:
+def export_samples(
+    images: torch.Tensor, labels: torch.Tensor, path: Path, class_names: list[str], label_columns: list[str]
+) -> Path:
+    """Write the generated ``images`` and their label columns to ``path`` (``.npz``); returns the path."""
     np.savez_compressed(
         path,
         images=to_uint8(images).permute(0, 2, 3, 1).numpy(),
@@ -154,9 +159,7 @@ def generated_counts(datamodule, num_classes: int, per_class: int) -> torch.Tens
     return class_allocation(reference_split(datamodule)[1], num_classes, num_classes * per_class)
 
 
-def metrics_of(
-    datamodule, images: torch.Tensor, labels: torch.Tensor, cfg: DictConfig, device: torch.device
-) -> dict:
+def metrics_of(datamodule, images: torch.Tensor, labels: torch.Tensor, cfg: DictConfig, device: torch.device) -> dict:
     """Every metric of the samples against the real :func:`reference_split`, each with its protocol;
     what cannot be computed here (Inception weights missing offline) is ``{"skipped": reason}``."""
     real_images, real_labels, reference = reference_split(datamodule)
@@ -166,30 +169,39 @@ def metrics_of(
     results = {
         "pixel_intensity": {
             **intensity_divergences(real_images, images, cfg.intensity_bins),
-            "protocol": {"reference": f"{reference}, {len(real_images)} images", "generated": len(images),
-                         "class_mix": class_mix(real_labels, labels, k, reference), "bins": cfg.intensity_bins},
+            "protocol": {
+                "reference": f"{reference}, {len(real_images)} images",
+                "generated": len(images),
+                "class_mix": class_mix(real_labels, labels, k, reference),
+                "bins": cfg.intensity_bins,
+            },
         }
     }
     results["ink"] = ink_metrics((real_images, images), reference, cfg.ink_threshold)
     classifier = classifier_for(datamodule, settings["classifier"], settings["classifier_cache_dir"], device)
-    results["domain"] = domain_metrics(classifier, (real_images, real_labels), (images, labels), k, settings,
-                                       reference)
+    results["domain"] = domain_metrics(classifier, (real_images, real_labels), (images, labels), k, settings, reference)
     inception = settings["inception"]
     if inception_enabled(inception["enabled"], device):
+
         def compute_inception() -> dict:
             extractor = InceptionFeatures(inception["weights_path"]).to(device)
             n = inception["samples"]
             real = class_matched_indices(real_labels, real_labels, k, n, torch.Generator().manual_seed(cfg.seed))
             fake = class_matched_indices(labels, real_labels, k, n)
             return inception_metrics(
-                extractor, (real_images[real], real_labels[real]), (to_uint8(images[fake]), labels[fake]), k,
-                {**settings, "batch_size": inception["batch_size"]}, reference,
+                extractor,
+                (real_images[real], real_labels[real]),
+                (to_uint8(images[fake]), labels[fake]),
+                k,
+                {**settings, "batch_size": inception["batch_size"]},
+                reference,
             )
+
         results["inception"] = attempt("Inception FID/KID", compute_inception)
     else:
         results["inception"] = {
             "skipped": f"metrics.inception.enabled={inception['enabled']} on {device.type}; set "
-                       "metrics.inception.enabled=true to compute it (about 6 images/s on 2 CPU cores)"
+            "metrics.inception.enabled=true to compute it (about 6 images/s on 2 CPU cores)"
         }
     return results
 
@@ -206,15 +218,19 @@ def pictures(model: GenerativeModule, datamodule, cfg: DictConfig, names: list[s
     rows = model.with_attributes(classes)
     images = {
         "class_grid": labelled_class_grid(
-            *grid_samples(model, cfg.grid_samples_per_class, seeded(), truncation=cfg.grid_truncation), names),
-        "latent_interpolation": labelled_class_grid(latent_interpolation(model, rows, steps, seeded()), steps,
-                                                    [names[c] for c in classes.tolist()]),
+            *grid_samples(model, cfg.grid_samples_per_class, seeded(), truncation=cfg.grid_truncation), names
+        ),
+        "latent_interpolation": labelled_class_grid(
+            latent_interpolation(model, rows, steps, seeded()), steps, [names[c] for c in classes.tolist()]
+        ),
     }
     if k > 1:
         pairs = zip(rows.tolist(), model.with_attributes((classes + 1) % k).tolist())
         images["label_interpolation"] = labelled_class_grid(
-            label_interpolation(model, pairs, steps, seeded()), steps,
-            [f"{names[c]} > {names[(c + 1) % k]}" for c in classes.tolist()])
+            label_interpolation(model, pairs, steps, seeded()),
+            steps,
+            [f"{names[c]} > {names[(c + 1) % k]}" for c in classes.tolist()],
+        )
     if hasattr(model, "reconstruct") and datamodule is not None:
         n = cfg.grid_samples_per_class
         real = to_signed_unit(datamodule.test_set.images[:n])
@@ -256,8 +272,9 @@ def evaluate_checkpoint(ckpt: Path, cfg: DictConfig, out: Path) -> dict:
     report = {
         "checkpoint": str(ckpt.resolve()),
         "model": type(model).__name__,
-        "data": datamodule.name if datamodule is not None else
-        checkpoint[CHECKPOINT_KEY].get("datamodule_class", "unknown").rsplit(".", 1)[-1],
+        "data": datamodule.name
+        if datamodule is not None
+        else checkpoint[CHECKPOINT_KEY].get("datamodule_class", "unknown").rsplit(".", 1)[-1],
         "epochs_trained": checkpoint.get("epoch"),
         "global_step": checkpoint.get("global_step"),
         "class_names": names,
@@ -288,7 +305,7 @@ def evaluate_checkpoint(ckpt: Path, cfg: DictConfig, out: Path) -> dict:
 
 
 def unreliable_marks(domain: dict) -> list[str]:
-    """"*" for each class whose per-class FID is unreliable (too few images), else ""."""
+    """ "*" for each class whose per-class FID is unreliable (too few images), else ""."""
     return ["" if reliable else "*" for reliable in domain["per_class_fid_reliable"]]
 
 
@@ -298,33 +315,47 @@ def per_class_charts(domain: dict, names: list[str], out: Path) -> dict[str, str
     marked = [name + mark for name, mark in zip(names, marks)]
     note = f" (*: under {domain['protocol']['per_class_min_images']} images, unreliable)" if any(marks) else ""
     return {
-        "per_class_fid": str(bar_chart(domain["per_class_fid"], marked, f"domain FID per class{note}", "FID",
-                                       out / "per_class_fid.png")),
-        "per_class_kid": str(bar_chart(domain["per_class_kid"], names, "domain KID per class", "KID",
-                                       out / "per_class_kid.png")),
+        "per_class_fid": str(
+            bar_chart(domain["per_class_fid"], marked, f"domain FID per class{note}", "FID", out / "per_class_fid.png")
+        ),
+        "per_class_kid": str(
+            bar_chart(domain["per_class_kid"], names, "domain KID per class", "KID", out / "per_class_kid.png")
+        ),
     }
 
 
 def per_class_table(domain: dict, names: list[str]) -> list[str]:
     """report.md's per-class rows: image counts, FID (* when unreliable), KID and conditional accuracy."""
+
     def number(value, fmt: str) -> str:
         return "-" if value is None else fmt.format(value)
 
     counts = domain["per_class_images"]
     lines = ["| class | reference images | generated | domain FID | domain KID | cond. acc. |", "|---" * 6 + "|"]
-    for row in zip(names, counts["reference"], counts["generated"], domain["per_class_fid"], unreliable_marks(domain),
-                   domain["per_class_kid"], domain["per_class_accuracy"]):
+    for row in zip(
+        names,
+        counts["reference"],
+        counts["generated"],
+        domain["per_class_fid"],
+        unreliable_marks(domain),
+        domain["per_class_kid"],
+        domain["per_class_accuracy"],
+    ):
         name, real, fake, fid, mark, kid, acc = row
         fid_cell = number(fid, "{:.3f}" + mark)
         lines.append(f"| {name} | {real} | {fake} | {fid_cell} | {number(kid, '{:.4f}')} | {number(acc, '{:.3f}')} |")
     if any(unreliable_marks(domain)):
-        lines += ["", f"\\* fewer than {domain['protocol']['per_class_min_images']} real or generated images of the "
-                  "class (`metrics.per_class_min_images`): its FID rests on a singular covariance and carries a "
-                  "bias that grows as the count falls; compare the KID instead."]
+        lines += [
+            "",
+            f"\\* fewer than {domain['protocol']['per_class_min_images']} real or generated images of the "
+            "class (`metrics.per_class_min_images`): its FID rests on a singular covariance and carries a "
+            "bias that grows as the count falls; compare the KID instead.",
+        ]
     return lines
 
 
 def lookup(tree: dict, keys: tuple[str, ...]):
+    """The value at the path ``keys`` in nested dicts, or None where the path ends early."""
     for key in keys:
         if not isinstance(tree, dict) or key not in tree:
             return None
@@ -333,6 +364,7 @@ def lookup(tree: dict, keys: tuple[str, ...]):
 
 
 def table_row(label: str, report: dict, columns: tuple = COLUMNS) -> str:
+    """One report's row of :func:`table` (``-`` for a metric it lacks)."""
     cells = [label, report["model"], report["data"], str(report["epochs_trained"])]
     for _, keys, fmt in columns:
         value = lookup(report["metrics"], keys)
@@ -341,12 +373,14 @@ def table_row(label: str, report: dict, columns: tuple = COLUMNS) -> str:
 
 
 def table(rows: list[tuple[str, dict]], columns: tuple = COLUMNS) -> list[str]:
+    """A markdown table comparing reports, one row per (label, report)."""
     headers = ["run", "model", "data", "epochs", *(header for header, _, _ in columns)]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return lines + [table_row(label, report, columns) for label, report in rows]
 
 
 def protocol_lines(metrics: dict) -> list[str]:
+    """One line per metric: its protocol (sample counts, settings), or why it was skipped."""
     lines = []
     for name, result in metrics.items():
         if "skipped" in result:
@@ -361,8 +395,13 @@ def protocol_lines(metrics: dict) -> list[str]:
 
 def markdown(report: dict) -> str:
     """``report.md`` of one run: the metric table, protocols, per-class numbers and pictures."""
-    lines = [f"# {report['model']} on {report['data']}", "", f"Checkpoint: `{report['checkpoint']}`  ",
-             f"Epochs trained: {report['epochs_trained']}, steps: {report['global_step']}", ""]
+    lines = [
+        f"# {report['model']} on {report['data']}",
+        "",
+        f"Checkpoint: `{report['checkpoint']}`  ",
+        f"Epochs trained: {report['epochs_trained']}, steps: {report['global_step']}",
+        "",
+    ]
     lines += table([("this run", report)]) + ["", "## Protocols", ""]
     metrics = report["metrics"]
     lines += protocol_lines(metrics) if "skipped" not in metrics else [f"Metrics skipped: {metrics['skipped']}"]
@@ -374,8 +413,10 @@ def markdown(report: dict) -> str:
         lines += ["", "## End of training (mean of the last 10 logged values)", "", "| scalar | value |", "|---|---|"]
         lines += [f"| {tag} | {value:.4f} |" for tag, value in sorted(final.items())]
     lines += ["", "## Pictures", ""]
-    for name, path in {**report["pictures"], **({"loss_curves": report["training"]["loss_curves"]}
-                                              if "loss_curves" in report["training"] else {})}.items():
+    for name, path in {
+        **report["pictures"],
+        **({"loss_curves": report["training"]["loss_curves"]} if "loss_curves" in report["training"] else {}),
+    }.items():
         lines.append(f"![{name}]({Path(path).name})")
     return "\n".join(lines) + "\n"
 
@@ -388,16 +429,28 @@ def study_section(root: Path, rows: list[tuple[str, dict, str]], out: Path) -> t
         return None
     study = json.loads(path.read_text())
     reports = {Path(report["checkpoint"]).parent.parent.resolve(): folder for _, report, folder in rows}
-    lines = ["", f"## Optuna study `{study['study_name']}` ({study['direction']}, {len(study['trials'])} trials)", "",
-             "| rank | trial | objective | state | parameters |", "|---|---|---|---|---|"]
+    lines = [
+        "",
+        f"## Optuna study `{study['study_name']}` ({study['direction']}, {len(study['trials'])} trials)",
+        "",
+        "| rank | trial | objective | state | parameters |",
+        "|---|---|---|---|---|",
+    ]
     for rank, trial in enumerate(study["trials"], 1):
         folder = reports.get(Path(trial["folder"]).resolve()) if trial.get("folder") else None
         name = f"[{trial['number']}]({folder}/report.md)" if folder else str(trial["number"])
         value = "-" if trial["value"] is None else f"{trial['value']:.4f}"
         params = " ".join(f"{key}={value}" for key, value in trial["params"].items())
-        lines.append(f"| {rank if trial['value'] is not None else '-'} | {name} | {value} | {trial['state']} | {params} |")
-    plot = objective_by_trial([t["number"] for t in study["trials"]], [t["value"] for t in study["trials"]],
-                              study["direction"], f"Optuna study {study['study_name']}", out / "objective_by_trial.png")
+        lines.append(
+            f"| {rank if trial['value'] is not None else '-'} | {name} | {value} | {trial['state']} | {params} |"
+        )
+    plot = objective_by_trial(
+        [t["number"] for t in study["trials"]],
+        [t["value"] for t in study["trials"]],
+        study["direction"],
+        f"Optuna study {study['study_name']}",
+        out / "objective_by_trial.png",
+    )
     lines += ["", f"![objective by trial]({plot.name})"]
     return lines, {**study, "objective_by_trial": str(plot)}
 

@@ -57,8 +57,15 @@ def rebuild_arithmetic(checkpoint: dict, digits_root: str | None) -> ArithmeticD
 def answer_test_split(model: SequenceModule, datamodule: ArithmeticDataModule, reader, seed: int) -> dict:
     """Every test query's tokens (and images, for image queries), its true and predicted answer
     tokens and operator, and (image answers) the drawn answers and the test answer images."""
-    parts: dict[str, list] = {"query": [], "true": [], "predicted": [], "operator": [], "drawn": [], "target": [],
-                              "query_images": []}
+    parts: dict[str, list] = {
+        "query": [],
+        "true": [],
+        "predicted": [],
+        "operator": [],
+        "drawn": [],
+        "target": [],
+        "query_images": [],
+    }
     generator = torch.Generator().manual_seed(seed)
     for batch in datamodule.test_dataloader():
         batch = {key: value.to(model.device) for key, value in batch.items()}
@@ -98,33 +105,47 @@ def answer_grid(answered: dict, shown: int) -> torch.Tensor:
     drawn, target = answered["drawn"][:shown], to_signed_unit(answered["target"][:shown])
     gap = torch.zeros_like(drawn[:, :1])
     width = drawn.shape[1]
-    labels = [f"{q} -> read {p!r}" + ("" if p == t else "  (wrong)")
-              for q, p, t in zip(decode(answered["query"][:shown]), decode(answered["predicted"][:shown]),
-                                 decode(answered["true"][:shown]))]
+    labels = [
+        f"{q} -> read {p!r}" + ("" if p == t else "  (wrong)")
+        for q, p, t in zip(
+            decode(answered["query"][:shown]), decode(answered["predicted"][:shown]), decode(answered["true"][:shown])
+        )
+    ]
     return labelled_class_grid(torch.cat([drawn, gap, target], dim=1).flatten(0, 1), 2 * width + 1, labels)
 
 
 def data_description(datamodule: ArithmeticDataModule) -> str:
+    """One line naming the arithmetic data: digit source, forms and train fraction."""
     hp = datamodule.hparams
-    return (f"arithmetic ({datamodule.digit_source().name} digits, {hp.query_form} -> {hp.answer_form}, "
-            f"train fraction {hp.train_fraction})")
+    return (
+        f"arithmetic ({datamodule.digit_source().name} digits, {hp.query_form} -> {hp.answer_form}, "
+        f"train fraction {hp.train_fraction})"
+    )
 
 
 def markdown(report: dict) -> str:
     """``report.md`` of one sequence model: the scores, their breakdowns, the protocol and the pictures."""
     answers = report["metrics"]["answers"]
     mse = f"{answers['mse']:.4f}" if "mse" in answers else "-"
-    lines = [f"# {report['model']} on {report['data']}", "", f"Checkpoint: `{report['checkpoint']}`  ",
-             f"Epochs trained: {report['epochs_trained']}, steps: {report['global_step']}", "",
-             "| test answers | exact match | char. acc. | not a number | wrong numbers | mean abs. error of wrong "
-             "| MSE |", "|---|---|---|---|---|---|---|",
-             f"| {answers['answers']} | {answers['exact_match']:.4f} | {answers['char_accuracy']:.4f} | "
-             f"{answers['not_a_number']} | {answers['wrong_numbers']} | {answers['mean_abs_error_of_wrong']:.2f} "
-             f"| {mse} |", ""]
+    lines = [
+        f"# {report['model']} on {report['data']}",
+        "",
+        f"Checkpoint: `{report['checkpoint']}`  ",
+        f"Epochs trained: {report['epochs_trained']}, steps: {report['global_step']}",
+        "",
+        "| test answers | exact match | char. acc. | not a number | wrong numbers | mean abs. error of wrong | MSE |",
+        "|---|---|---|---|---|---|---|",
+        f"| {answers['answers']} | {answers['exact_match']:.4f} | {answers['char_accuracy']:.4f} | "
+        f"{answers['not_a_number']} | {answers['wrong_numbers']} | {answers['mean_abs_error_of_wrong']:.2f} "
+        f"| {mse} |",
+        "",
+    ]
     for title, key in (("By answer length (characters)", "by_length"), ("By operator", "by_operator")):
         lines += [f"## {title}", "", "| group | answers | exact match | char. acc. |", "|---|---|---|---|"]
-        lines += [f"| {name} | {s['answers']} | {s['exact_match']:.4f} | {s['char_accuracy']:.4f} |"
-                  for name, s in answers[key].items()]
+        lines += [
+            f"| {name} | {s['answers']} | {s['exact_match']:.4f} | {s['char_accuracy']:.4f} |"
+            for name, s in answers[key].items()
+        ]
         lines.append("")
     lines += ["## Protocol", ""] + [f"- {key}: {value}" for key, value in answers["protocol"].items()]
     final = report["training"].get("final", {})
@@ -151,10 +172,11 @@ def evaluate_sequence_checkpoint(ckpt: Path, checkpoint: dict, cfg: DictConfig, 
     scores = answer_scores(answered["predicted"], answered["true"], answered["operator"], datamodule.hparams.operators)
     protocol = {
         "test split": f"{len(values_true)} queries, test_fraction {datamodule.hparams.test_fraction} of all "
-                      f"{len(datamodule.queries)} (seed {datamodule.hparams.seed}), never trained on",
+        f"{len(datamodule.queries)} (seed {datamodule.hparams.seed}), never trained on",
         "exact match": "every character of the fixed-width answer right, padding included",
-        "answers from": "greedy decoding" if reader is None else
-        f"the character reader (domain classifier of blank, {datamodule.digit_source().name} digits, + and -; "
+        "answers from": "greedy decoding"
+        if reader is None
+        else f"the character reader (domain classifier of blank, {datamodule.digit_source().name} digits, + and -; "
         f"test accuracy {reader.test_accuracy:.4f}) reading each drawn character",
     }
     if reader is not None:
@@ -169,13 +191,24 @@ def evaluate_sequence_checkpoint(ckpt: Path, checkpoint: dict, cfg: DictConfig, 
         "global_step": checkpoint.get("global_step"),
         "metrics": {"answers": scores, **({"reader": reader.info} if reader is not None else {})},
         "training": training_summary(ckpt.parent.parent, out),
-        "pictures": {"answer_distribution": str(answer_distribution(
-            values_true, values_predicted, f"{type(model).__name__}: test answers", out / "answer_distribution.png"))},
+        "pictures": {
+            "answer_distribution": str(
+                answer_distribution(
+                    values_true,
+                    values_predicted,
+                    f"{type(model).__name__}: test answers",
+                    out / "answer_distribution.png",
+                )
+            )
+        },
     }
     writer = SummaryWriter(str(out / "tensorboard"))
     try:
-        grids = {"answer_grid": answer_grid(answered, cfg.answers_shown)} if reader is not None else \
-            {"query_grid": query_grid(answered, datamodule, cfg.answers_shown, cfg.seed)}
+        grids = (
+            {"answer_grid": answer_grid(answered, cfg.answers_shown)}
+            if reader is not None
+            else {"query_grid": query_grid(answered, datamodule, cfg.answers_shown, cfg.seed)}
+        )
     except CondganError as err:  # text queries drawn from a digit source that is not on this machine
         grids = {}
         log.warning("query grid skipped: %s", " ".join(str(err).split()))

@@ -89,8 +89,9 @@ def fit(cfg: DictConfig) -> L.Trainer:
     callbacks = instantiate_all(cfg.get("callbacks"))
     check_monitored_metrics(callbacks)
     loggers = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                                                 **lightning_defaults_left_out(callbacks))
+    trainer: L.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, **lightning_defaults_left_out(callbacks)
+    )
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     last = next((cb for cb in callbacks if isinstance(cb, LastCheckpoint)), None)
@@ -114,11 +115,18 @@ def fit(cfg: DictConfig) -> L.Trainer:
 def log_how_to_resume(trainer: L.Trainer, last: LastCheckpoint | None, run_dir: str) -> None:
     """The one line a run stopped by SIGTERM ends with (its exit code is 0)."""
     if last is None:
-        log.warning("stopped by SIGTERM at epoch %d with no last checkpoint (callbacks.model_checkpoint is off)",
-                    trainer.current_epoch)
+        log.warning(
+            "stopped by SIGTERM at epoch %d with no last checkpoint (callbacks.model_checkpoint is off)",
+            trainer.current_epoch,
+        )
     else:
-        log.warning("stopped by SIGTERM at epoch %d: %s holds the run; resume it with the same overrides plus "
-                    "ckpt_path=auto hydra.run.dir=%s", trainer.current_epoch, last.path, run_dir)
+        log.warning(
+            "stopped by SIGTERM at epoch %d: %s holds the run; resume it with the same overrides plus "
+            "ckpt_path=auto hydra.run.dir=%s",
+            trainer.current_epoch,
+            last.path,
+            run_dir,
+        )
 
 
 def resume_path(ckpt_path: str | None, last: LastCheckpoint | None, run_dir: str) -> str | None:
@@ -128,8 +136,10 @@ def resume_path(ckpt_path: str | None, last: LastCheckpoint | None, run_dir: str
     if ckpt_path != "auto":
         return ckpt_path
     if last is None:
-        raise ConfigError("ckpt_path=auto resumes from checkpoints/last.ckpt, which callbacks.model_checkpoint "
-                          "writes: keep it, or pass ckpt_path=<a .ckpt file>")
+        raise ConfigError(
+            "ckpt_path=auto resumes from checkpoints/last.ckpt, which callbacks.model_checkpoint "
+            "writes: keep it, or pass ckpt_path=<a .ckpt file>"
+        )
     saved = [path for path in (last.path, *Path(run_dir).glob("hpc_ckpt_*.ckpt")) if path.is_file()]
     if not saved:
         log.info("ckpt_path=auto: no %s yet, starting a fresh run", last.path)

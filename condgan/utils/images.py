@@ -44,7 +44,7 @@ def drawable_label(name: str, font: ImageFont.FreeTypeFont) -> str:
         name = unicodedata.name(c, "")
         for script in ("HIRAGANA LETTER ", "KATAKANA LETTER "):
             if name.startswith(script):
-                return name[len(script):].lower()
+                return name[len(script) :].lower()
         return f"U+{ord(c):04X}"
 
     return "".join(char(c) for c in name)

@@ -26,9 +26,7 @@ def latent_interpolation(model, labels, steps: int, generator: torch.Generator |
         return model.decode(path.flatten(0, 1), labels.repeat_interleave(steps, dim=0))
 
 
-def label_interpolation(
-    model, pairs, steps: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def label_interpolation(model, pairs, steps: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """One row per ``(from_label, to_label)`` pair of label rows (or classes): the latent code stays
     fixed while the label weights blend linearly from one label's embedding to the other's."""
     pairs = list(pairs)

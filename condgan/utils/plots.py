@@ -44,8 +44,9 @@ def loss_curves(series: Mapping[str, Sequence[tuple[int, float]]], title: str, p
     return _save(figure, path)
 
 
-def objective_by_trial(numbers: Sequence[int], values: Sequence[float | None], direction: str, title: str,
-                       path: str | Path) -> Path:
+def objective_by_trial(
+    numbers: Sequence[int], values: Sequence[float | None], direction: str, title: str, path: str | Path
+) -> Path:
     """A hyperparameter search's objective per trial (failed trials as red marks at the bottom) and
     the best value so far."""
     figure, axis = plt.subplots(figsize=(8, 4))
@@ -65,35 +66,48 @@ def objective_by_trial(numbers: Sequence[int], values: Sequence[float | None], d
 
 
 def per_class_distributions(
-    values: Sequence[np.ndarray], names: Sequence[str], title: str, ylabel: str, path: str | Path,
+    values: Sequence[np.ndarray],
+    names: Sequence[str],
+    title: str,
+    ylabel: str,
+    path: str | Path,
     thresholds: Sequence[float] | None = None,
 ) -> Path:
     """A box plot per class, with an optional per-class threshold marked."""
     figure, axis = plt.subplots(figsize=(_width(len(names)), 4))
     axis.boxplot(list(values), showfliers=True, flierprops={"markersize": 2})
     if thresholds is not None:
-        axis.scatter(range(1, len(names) + 1), thresholds, marker="_", s=200, color="tab:red", label="outlier threshold")
+        axis.scatter(
+            range(1, len(names) + 1), thresholds, marker="_", s=200, color="tab:red", label="outlier threshold"
+        )
         axis.legend(fontsize="small")
     axis.set_xticks(range(1, len(names) + 1), names, rotation=90 if len(names) > 20 else 0)
     axis.set(title=title, ylabel=ylabel)
     return _save(figure, path)
 
 
-def image_panels(images: Sequence[np.ndarray], titles: Sequence[str], path: str | Path, columns: int = 8,
-                 panel_width: float = 3.5) -> Path:
+def image_panels(
+    images: Sequence[np.ndarray], titles: Sequence[str], path: str | Path, columns: int = 8, panel_width: float = 3.5
+) -> Path:
     """Images (uint8 ``[H, W]`` or ``[H, W, C]``) side by side, ``columns`` per row, each titled;
     e.g. the (labelled) class grids of several runs in one picture."""
     rows = -(-len(images) // columns)
     columns = min(columns, len(images))
     aspect = max(image.shape[0] / image.shape[1] for image in images)
-    figure, axes = plt.subplots(rows, columns, squeeze=False,
-                                figsize=(panel_width * columns, panel_width * aspect * rows + 0.5 * rows))
+    figure, axes = plt.subplots(
+        rows, columns, squeeze=False, figsize=(panel_width * columns, panel_width * aspect * rows + 0.5 * rows)
+    )
     for axis in axes.flat:
         axis.axis("off")
     for axis, image, title in zip(axes.flat, images, titles):
         gray = image.ndim == 2 or image.shape[2] == 1
-        axis.imshow(image.squeeze(2) if image.ndim == 3 and gray else image, cmap="gray" if gray else None,
-                    vmin=0, vmax=255, interpolation="nearest")
+        axis.imshow(
+            image.squeeze(2) if image.ndim == 3 and gray else image,
+            cmap="gray" if gray else None,
+            vmin=0,
+            vmax=255,
+            interpolation="nearest",
+        )
         axis.set_title(title, fontsize="medium")
     return _save(figure, path)
 
@@ -105,8 +119,13 @@ def answer_distribution(true: Sequence[int], predicted: Sequence[int | None], ti
     written = [p for p in predicted if p is not None]
     low, high = min([*true, *written]), max([*true, *written])
     bins = np.arange(low - 0.5, high + 5.5, 5)
-    values.hist([list(true), written], bins=bins, histtype="step", linewidth=1.2,
-                label=["true", f"predicted ({len(true) - len(written)} not a number)"])
+    values.hist(
+        [list(true), written],
+        bins=bins,
+        histtype="step",
+        linewidth=1.2,
+        label=["true", f"predicted ({len(true) - len(written)} not a number)"],
+    )
     values.set(title=title, xlabel="answer", ylabel="test queries")
     values.legend(fontsize="small")
     wrong = [p - t for p, t in zip(predicted, true) if p is not None and p != t]

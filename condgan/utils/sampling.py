@@ -25,7 +25,10 @@ def generate_counts(
 
 
 def grid_samples(
-    model, per_cell: int, generator: torch.Generator | None = None, batch_size: int = 500,
+    model,
+    per_cell: int,
+    generator: torch.Generator | None = None,
+    batch_size: int = 500,
     truncation: float | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Images for a grid with one row per class: ``per_cell`` samples for each combination of the

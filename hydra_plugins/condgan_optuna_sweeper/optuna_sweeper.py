@@ -46,7 +46,7 @@ def _one_line(err: BaseException) -> str:
 def _sqlite_folder(storage: str | None) -> Path | None:
     """The folder of a ``sqlite:///<path>`` storage (created before Optuna opens the file)."""
     prefix = "sqlite:///"
-    return Path(storage[len(prefix):]).parent if storage and storage.startswith(prefix) else None
+    return Path(storage[len(prefix) :]).parent if storage and storage.startswith(prefix) else None
 
 
 def _output_dir(result) -> str | None:
@@ -58,8 +58,16 @@ def _output_dir(result) -> str | None:
 class OptunaSweeper(Sweeper):
     """Hydra sweeper that samples each trial's overrides from an Optuna study (see the module doc)."""
 
-    def __init__(self, study_name: str, storage: str | None = None, direction: str = "minimize", n_trials: int = 20,
-                 n_jobs: int = 1, sampler: Any = None, params: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        study_name: str,
+        storage: str | None = None,
+        direction: str = "minimize",
+        n_trials: int = 20,
+        n_jobs: int = 1,
+        sampler: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> None:
         if n_trials < 1 or n_jobs < 1:
             raise ConfigError(f"hydra.sweeper.n_trials and n_jobs must be at least 1, got {n_trials} and {n_jobs}")
         if direction not in ("minimize", "maximize"):
@@ -74,7 +82,8 @@ class OptunaSweeper(Sweeper):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
 
     def study(self) -> optuna.Study:
         """The study, created or loaded; a seeded sampler continuing a study is seeded with the seed plus
@@ -88,8 +97,13 @@ class OptunaSweeper(Sweeper):
         if isinstance(sampler, (dict, DictConfig)):
             seed = sampler.get("seed")
             sampler = instantiate(sampler, **({"seed": seed + self._finished_before()} if seed is not None else {}))
-        return optuna.create_study(study_name=self.study_name, storage=self.storage, sampler=sampler,
-                                   direction=self.direction, load_if_exists=True)
+        return optuna.create_study(
+            study_name=self.study_name,
+            storage=self.storage,
+            sampler=sampler,
+            direction=self.direction,
+            load_if_exists=True,
+        )
 
     def _finished_before(self) -> int:
         import optuna
@@ -108,19 +122,29 @@ class OptunaSweeper(Sweeper):
         from hydra_plugins.condgan_optuna_sweeper.search_space import override_text, search_space
 
         assert self.config is not None and self.launcher is not None
-        params = OmegaConf.to_container(self.params, resolve=True) if isinstance(self.params, DictConfig) else self.params
+        params = (
+            OmegaConf.to_container(self.params, resolve=True) if isinstance(self.params, DictConfig) else self.params
+        )
         space, fixed = search_space(list(arguments), params)
         if not space:
-            raise ConfigError("hydra/sweeper=optuna needs a search space: hparams_search=<name>, or sweep overrides "
-                             "such as 'model.optim.generator.lr=tag(log,interval(1e-5,1e-3))' or data.batch_size=64,128")
+            raise ConfigError(
+                "hydra/sweeper=optuna needs a search space: hparams_search=<name>, or sweep overrides "
+                "such as 'model.optim.generator.lr=tag(log,interval(1e-5,1e-3))' or data.batch_size=64,128"
+            )
         study = self.study()
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         folders = self._known_folders(sweep_dir)
         finished = len(_finished(study))
-        log.info("Optuna study %r (%s): %d of %d trials finished, searching %s", self.study_name,
-                 self.storage or "in memory", finished, self.n_trials, ", ".join(space))
+        log.info(
+            "Optuna study %r (%s): %d of %d trials finished, searching %s",
+            self.study_name,
+            self.storage or "in memory",
+            finished,
+            self.n_trials,
+            ", ".join(space),
+        )
         returns = []
         while finished < self.n_trials:
             trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - finished))]
@@ -140,8 +164,12 @@ class OptunaSweeper(Sweeper):
             self._write_results(study, sweep_dir, folders)
         self._write_results(study, sweep_dir, folders)
         if any(trial.state == TrialState.COMPLETE for trial in study.trials):
-            log.info("best trial %d: objective %.6g with %s", study.best_trial.number, study.best_value,
-                     " ".join(f"{key}={override_text(value)}" for key, value in study.best_params.items()))
+            log.info(
+                "best trial %d: objective %.6g with %s",
+                study.best_trial.number,
+                study.best_value,
+                " ".join(f"{key}={override_text(value)}" for key, value in study.best_params.items()),
+            )
         return returns
 
     @staticmethod
@@ -170,9 +198,22 @@ class OptunaSweeper(Sweeper):
 
     def _write_results(self, study: optuna.Study, sweep_dir: Path, folders: dict[int, str | None]) -> None:
         sign = 1 if self.direction == "minimize" else -1
-        rows = [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
-                 "folder": folders.get(t.number)} for t in study.get_trials(deepcopy=False)]
+        rows = [
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "params": t.params,
+                "folder": folders.get(t.number),
+            }
+            for t in study.get_trials(deepcopy=False)
+        ]
         rows.sort(key=lambda row: (row["value"] is None, sign * (row["value"] or 0.0), row["number"]))
-        summary = {"study_name": self.study_name, "storage": self.storage, "direction": self.direction,
-                   "n_trials": self.n_trials, "trials": rows}
+        summary = {
+            "study_name": self.study_name,
+            "storage": self.storage,
+            "direction": self.direction,
+            "n_trials": self.n_trials,
+            "trials": rows,
+        }
         (sweep_dir / RESULTS_FILE).write_text(json.dumps(summary, indent=2))
