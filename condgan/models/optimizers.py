@@ -36,7 +36,7 @@ def optimizer_class(settings: Mapping, where: str) -> type[torch.optim.Optimizer
         if name not in NAMED_OPTIMIZERS:
             raise ConfigError(
                 f"unknown optimizer {where}.name={name!r}: set {where}._target_ to a torch optimizer "
-                f"class, e.g. torch.optim.AdamW"
+                "class, e.g. torch.optim.AdamW"
             )
         target = NAMED_OPTIMIZERS[name]
     try:
