@@ -9,30 +9,19 @@ from condgan.pipelines.bench import bench
 from tests.conftest import compose_config
 
 
-def tiny_case(model: str) -> str:
-    """A bench case of ``model`` on a few glyphs per class, batch 16."""
-    return (
+def tiny_bench_config(tmp_path, data_dir, model: str, *overrides: str, device: str = "cpu"):
+    """The bench config of one case of ``model`` on a few glyphs per class (batch 16; no
+    Fashion-MNIST at ``data_root``), its table written to ``tmp_path / bench.md``, plus ``overrides``."""
+    case = (
         f"{{name: tiny {model}, model: {model}, image_size: 28, batch_size: 16, "
         "overrides: ['data.samples_per_class=24', 'data.test_samples_per_class=4']}"
     )
+    paths = [f"data_root={tmp_path / 'no_fashion_here'}", f"output={tmp_path / 'bench.md'}"]
+    return compose_config("bench", [f"device={device}", f"cases=[{case}]", *paths, *overrides], tmp_path, data_dir)
 
 
 def test_tiny_benchmark_compares_condgan_with_the_plain_loop(tmp_path, data_dir):
-    case = tiny_case("cgan")
-    cfg = compose_config(
-        "bench",
-        [
-            "device=cpu",
-            "steps=3",
-            "warmup=1",
-            "fid_samples=52",
-            f"data_root={tmp_path / 'no_fashion_here'}",
-            f"cases=[{case}]",
-            f"output={tmp_path / 'bench.md'}",
-        ],
-        tmp_path,
-        data_dir,
-    )
+    cfg = tiny_bench_config(tmp_path, data_dir, "cgan", "steps=3", "warmup=1", "fid_samples=52")
     [row] = bench(cfg)
     assert row["data"] == "glyphs" and row["batch"] == 16 and row["fid_samples"] == 52 and row["step"] == "eager"
     assert row["condgan_img_s"] > 0 and row["plain_img_s"] > 0
@@ -63,44 +52,15 @@ def test_repeated_timings_alternate_and_the_fastest_of_each_is_reported(tmp_path
 
     monkeypatch.setattr(bench_module, "time_condgan", condgan)
     monkeypatch.setattr(bench_module, "time_plain_loop", plain)
-    case = tiny_case("cgan")
-    cfg = compose_config(
-        "bench",
-        [
-            "device=cpu",
-            "steps=2",
-            "warmup=1",
-            "fid_samples=26",
-            "repeats=3",
-            f"data_root={tmp_path / 'no_fashion_here'}",
-            f"cases=[{case}]",
-            f"output={tmp_path / 'bench.md'}",
-        ],
-        tmp_path,
-        data_dir,
-    )
+    cfg = tiny_bench_config(tmp_path, data_dir, "cgan", "steps=2", "warmup=1", "fid_samples=26", "repeats=3")
     [row] = bench(cfg)
     assert calls == ["condgan", "plain"] * 3
     assert (row["condgan_img_s"], row["plain_img_s"], row["ratio"]) == (300.0, 60.0, 5.0)
 
 
 def test_the_bench_profiles_each_cases_operators_when_asked(tmp_path, data_dir):
-    case = tiny_case("cdcgan")
-    cfg = compose_config(
-        "bench",
-        [
-            "device=cpu",
-            "steps=2",
-            "warmup=1",
-            "fid_samples=52",
-            "profile.steps=2",
-            "profile.rows=6",
-            f"data_root={tmp_path / 'no_fashion_here'}",
-            f"cases=[{case}]",
-            f"output={tmp_path / 'bench.md'}",
-        ],
-        tmp_path,
-        data_dir,
+    cfg = tiny_bench_config(
+        tmp_path, data_dir, "cdcgan", "steps=2", "warmup=1", "fid_samples=52", "profile.steps=2", "profile.rows=6"
     )
     bench(cfg)
     text = (tmp_path / "profile_tiny_cdcgan.txt").read_text()
@@ -115,20 +75,7 @@ def test_the_bench_profiles_each_cases_operators_when_asked(tmp_path, data_dir):
 def test_the_bench_times_whole_sweeps_through_the_concurrent_launcher(tmp_path, data_dir):
     from condgan.pipelines.bench import sweep_table, time_sweep
 
-    case = tiny_case("cgan")
-    cfg = compose_config(
-        "bench",
-        [
-            "device=cpu",
-            f"data_root={tmp_path / 'no_fashion_here'}",
-            f"cases=[{case}]",
-            "sweep.trials=2",
-            "sweep.epochs=2",
-            "sweep.batches=2",
-        ],
-        tmp_path,
-        data_dir,
-    )
+    cfg = tiny_bench_config(tmp_path, data_dir, "cgan", "sweep.trials=2", "sweep.epochs=2", "sweep.batches=2")
     row = time_sweep(cfg, 2)
     assert row["trials"] == 2 and row["seconds"] > 0
     for last in (Path(cfg.paths.output_dir) / "sweeps" / "n2").glob("*/checkpoints/last.ckpt"):
@@ -139,21 +86,8 @@ def test_the_bench_times_whole_sweeps_through_the_concurrent_launcher(tmp_path, 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (on a CPU only the eager step is timed)")
 def test_on_a_gpu_the_bench_also_times_the_captured_steps(tmp_path, data_dir):
-    case = tiny_case("cdcgan")
-    cfg = compose_config(
-        "bench",
-        [
-            "device=cuda",
-            "steps=3",
-            "warmup=5",
-            "fid_samples=52",
-            "precision=bf16-mixed",
-            f"data_root={tmp_path / 'no_fashion_here'}",
-            f"cases=[{case}]",
-            f"output={tmp_path / 'bench.md'}",
-        ],
-        tmp_path,
-        data_dir,
+    cfg = tiny_bench_config(
+        tmp_path, data_dir, "cdcgan", "steps=3", "warmup=5", "fid_samples=52", "precision=bf16-mixed", device="cuda"
     )
     eager, captured = bench(cfg)
     assert (eager["step"], captured["step"]) == ("eager", "CUDA graph")

@@ -1,5 +1,6 @@
 """What the entry points share: the config folder, the device, list instantiation, one-line user errors
-(also for config-group choices, keys and override syntax that Hydra cannot compose)."""
+(also for config-group choices, keys and override syntax that Hydra cannot compose), and the
+header of a run's ``report.md``."""
 
 import functools
 import os
@@ -75,6 +76,17 @@ def instantiate_all(group: DictConfig | None) -> list:
 def cfg_job_command() -> str:
     """The command that prints this entry point's composed config, for error messages."""
     return f"python {Path(sys.argv[0]).name or 'train.py'} --cfg job"
+
+
+def report_header(report: dict) -> list[str]:
+    """The first lines of a run's ``report.md``: model, data, checkpoint, epochs and steps."""
+    return [
+        f"# {report['model']} on {report['data']}",
+        "",
+        f"Checkpoint: `{report['checkpoint']}`  ",
+        f"Epochs trained: {report['epochs_trained']}, steps: {report['global_step']}",
+        "",
+    ]
 
 
 def user_error(err: BaseException) -> CondganError | None:

@@ -34,7 +34,7 @@ from condgan.models import load_generative_model
 from condgan.models.base import CHECKPOINT_KEY, GenerativeModule, check_truncation
 from condgan.models.checkpoint import import_class, read_checkpoint
 from condgan.models.sequence import is_sequence_checkpoint
-from condgan.pipelines.common import resolve_device
+from condgan.pipelines.common import report_header, resolve_device
 from condgan.pipelines.sequence_report import SEQUENCE_COLUMNS, evaluate_sequence_checkpoint
 from condgan.utils.images import class_grid, labelled_class_grid, save_png, to_uint8
 from condgan.utils.interpolation import label_interpolation, latent_interpolation
@@ -395,13 +395,7 @@ def protocol_lines(metrics: dict) -> list[str]:
 
 def markdown(report: dict) -> str:
     """``report.md`` of one run: the metric table, protocols, per-class numbers and pictures."""
-    lines = [
-        f"# {report['model']} on {report['data']}",
-        "",
-        f"Checkpoint: `{report['checkpoint']}`  ",
-        f"Epochs trained: {report['epochs_trained']}, steps: {report['global_step']}",
-        "",
-    ]
+    lines = report_header(report)
     lines += table([("this run", report)]) + ["", "## Protocols", ""]
     metrics = report["metrics"]
     lines += protocol_lines(metrics) if "skipped" not in metrics else [f"Metrics skipped: {metrics['skipped']}"]

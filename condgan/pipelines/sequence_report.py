@@ -27,7 +27,7 @@ from condgan.models.base import CHECKPOINT_KEY
 from condgan.models.checkpoint import import_class
 from condgan.models.seq2seq import Seq2SeqTextToImage
 from condgan.models.sequence import SequenceModule, load_sequence_model
-from condgan.pipelines.common import resolve_device
+from condgan.pipelines.common import report_header, resolve_device
 from condgan.utils.images import labelled_class_grid, save_png
 from condgan.utils.plots import answer_distribution
 from condgan.utils.run_logs import training_summary
@@ -128,11 +128,7 @@ def markdown(report: dict) -> str:
     answers = report["metrics"]["answers"]
     mse = f"{answers['mse']:.4f}" if "mse" in answers else "-"
     lines = [
-        f"# {report['model']} on {report['data']}",
-        "",
-        f"Checkpoint: `{report['checkpoint']}`  ",
-        f"Epochs trained: {report['epochs_trained']}, steps: {report['global_step']}",
-        "",
+        *report_header(report),
         "| test answers | exact match | char. acc. | not a number | wrong numbers | mean abs. error of wrong | MSE |",
         "|---|---|---|---|---|---|---|",
         f"| {answers['answers']} | {answers['exact_match']:.4f} | {answers['char_accuracy']:.4f} | "
