@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 from condgan.data.base import TensorImageDataModule
+from condgan.data.cache import save_atomically
 from condgan.errors import ConfigError
 from condgan.nets.affine import random_affine
 
@@ -144,11 +145,7 @@ class GlyphsDataModule(TensorImageDataModule):
 
     def _render_to_cache(self, train: bool) -> dict[str, torch.Tensor]:
         data = render_glyphs(**self._render_args(train), alphabet=self.alphabet)
-        path = self.cache_path(train)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(data, tmp)
-        tmp.replace(path)
+        save_atomically(data, self.cache_path(train))
         return data
 
     def prepare_data(self) -> None:

@@ -19,6 +19,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from condgan.data.base import TensorImageDataModule
+from condgan.data.cache import save_atomically
 from condgan.errors import ConfigError, CorruptDatasetError, DatasetNotFoundError
 
 log = logging.getLogger(__name__)
@@ -95,9 +96,7 @@ class DecodedFilesDataModule(TensorImageDataModule):
             else:
                 log.info("%s: decoding %d images (cached afterwards in %s)", self.name, len(files), path)
                 images = decode_images(files, self.hparams.image_size, self.hparams.channels, self.hparams.resample)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(images, path.with_suffix(".tmp"))
-                path.with_suffix(".tmp").replace(path)
+                save_atomically(images, path)
             self._decoded[train] = (images, labels)
         return self._decoded[train]
 

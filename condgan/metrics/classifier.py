@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from condgan.data.base import to_signed_unit
+from condgan.data.cache import save_atomically
 from condgan.errors import ConfigError
 from condgan.nets.classifier import DomainClassifierNet
 
@@ -248,10 +249,7 @@ def load_or_train_classifier(
         "settings": settings,
         "cache_file": str(path),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".tmp")
-    torch.save({"state_dict": net.state_dict(), "info": classifier.info}, partial)
-    partial.replace(path)
+    save_atomically({"state_dict": net.state_dict(), "info": classifier.info}, path)
     log.info(
         "trained the domain classifier (%s) for %s in %.1f s: test accuracy %.4f, cached at %s",
         settings["objective"],
