@@ -9,13 +9,15 @@ from condgan.pipelines.bench import bench
 from tests.conftest import compose_config
 
 
-def tiny_bench_config(tmp_path, data_dir, model: str, *overrides: str, device: str = "cpu"):
+def tiny_bench_config(
+    tmp_path, data_dir, model: str, *overrides: str, device: str = "cpu", case_overrides: tuple[str, ...] = ()
+):
     """The bench config of one case of ``model`` on a few glyphs per class (batch 16; no
-    Fashion-MNIST at ``data_root``), its table written to ``tmp_path / bench.md``, plus ``overrides``."""
-    case = (
-        f"{{name: tiny {model}, model: {model}, image_size: 28, batch_size: 16, "
-        "overrides: ['data.samples_per_class=24', 'data.test_samples_per_class=4']}"
-    )
+    Fashion-MNIST at ``data_root``; ``case_overrides`` for its training config), its table written
+    to ``tmp_path / bench.md``, plus ``overrides``."""
+    training = ("data.samples_per_class=24", "data.test_samples_per_class=4", *case_overrides)
+    training = ", ".join(f"'{override}'" for override in training)
+    case = f"{{name: tiny {model}, model: {model}, image_size: 28, batch_size: 16, overrides: [{training}]}}"
     paths = [f"data_root={tmp_path / 'no_fashion_here'}", f"output={tmp_path / 'bench.md'}"]
     return compose_config("bench", [f"device={device}", f"cases=[{case}]", *paths, *overrides], tmp_path, data_dir)
 
@@ -69,6 +71,39 @@ def test_the_bench_profiles_each_cases_operators_when_asked(tmp_path, data_dir):
     assert per_step > 0 and "over 2 eager batches after 1" in header
     assert "Self CPU" in table and "aten::" in table, "torch.profiler's operator table"
     assert "convolution" in table, "the networks' convolutions are among the top operators"
+
+
+def test_a_gpu_case_runs_under_trainer_gpu_with_its_cudnn_autotuning(tmp_path, data_dir):
+    from condgan.pipelines.bench import case_config
+
+    gpu = tiny_bench_config(tmp_path, data_dir, "cdcgan", device="cuda")
+    cpu = tiny_bench_config(tmp_path, data_dir, "cdcgan")
+    assert case_config(gpu, gpu.cases[0]).trainer.benchmark is True, "trainer=gpu's cudnn.benchmark"
+    assert case_config(cpu, cpu.cases[0]).trainer.accelerator == "cpu"
+
+
+def test_condgan_and_the_plain_loop_both_run_under_the_cases_cudnn_setting(tmp_path, data_dir, monkeypatch):
+    import condgan.pipelines.bench as bench_module
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    seen = {}
+
+    def spy(name, timing):
+        def timed(*args, **kwargs):
+            torch.backends.cudnn.benchmark = False  # whatever ran before, this run must set it
+            result = timing(*args, **kwargs)
+            seen[name] = torch.backends.cudnn.benchmark
+            return result
+
+        return timed
+
+    monkeypatch.setattr(bench_module, "time_condgan", spy("condgan", bench_module.time_condgan))
+    monkeypatch.setattr(bench_module, "time_plain_loop", spy("plain", bench_module.time_plain_loop))
+    cfg = tiny_bench_config(
+        tmp_path, data_dir, "cgan", "steps=2", "warmup=1", "fid_samples=26", case_overrides=("+trainer.benchmark=true",)
+    )
+    [row] = bench(cfg)
+    assert seen == {"condgan": True, "plain": True} and row["cudnn_benchmark"] is True
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """``make bench``: condgan's training speed against a minimal hand-written loop of the same networks.
 
-For each case (model, image size, batch size) both run on the same device, precision and batches,
+For each case (model, image size, batch size) both run on the same device, precision, batches and
+cuDNN setting (the case's ``trainer=gpu`` or ``trainer=cpu`` group, as a user of the device picks),
 each step eager and, on a GPU, also replayed as a CUDA graph (condgan's ``model.cuda_graph``; the
 plain loop's whole step captured: the reference nearest the hardware's limit); the table gives
 images/s and milliseconds per step of each, their ratio and condgan's ratio to the eager plain
@@ -50,10 +51,13 @@ def synchronize(device: torch.device) -> None:
 
 
 def case_overrides(cfg: DictConfig, case: DictConfig) -> list[str]:
-    """The ``train.py`` overrides of one case: its model, data, batch and image size."""
+    """The ``train.py`` overrides of one case: the trainer group a user of this device picks
+    (``trainer=gpu``, with its cuDNN autotuning, or ``trainer=cpu``), its model, data, batch and
+    image size."""
     data_root = Path(cfg.data_root)
     data = cfg.data if (data_root / "train-images-idx3-ubyte.gz").is_file() else "glyphs"
     overrides = [
+        f"trainer={'gpu' if resolve_device(cfg.device).type == 'cuda' else 'cpu'}",
         f"model={case.model}",
         f"data={data}",
         f"data.batch_size={case.batch_size}",
@@ -107,6 +111,7 @@ def fit_condgan(
         accelerator=device.type,
         devices=1,
         precision=cfg.precision,
+        benchmark=train_cfg.trainer.get("benchmark"),
         max_epochs=1,
         limit_train_batches=batches,
         limit_val_batches=0,
@@ -169,8 +174,11 @@ def time_plain_loop(
     train_cfg: DictConfig, cfg: DictConfig, datamodule, device: torch.device, captured: bool = False
 ) -> float:
     """images/s of a hand-written loop: the same networks, optimisers and BCE losses, batches
-    indexed from the same uint8 tensor on the device; with ``captured``, the whole step (batch
+    indexed from the same uint8 tensor on the device, the case's cuDNN autotuning
+    (``trainer.benchmark``, as condgan's trainer sets it); with ``captured``, the whole step (batch
     draw, both networks' steps) replayed as one CUDA graph after three eager steps."""
+    if train_cfg.trainer.get("benchmark") is not None:
+        torch.backends.cudnn.benchmark = train_cfg.trainer.benchmark
     model = hydra.utils.instantiate(train_cfg.model).to(device)
     g, d = model.generator, model.discriminator
     opt = train_cfg.model.optim
@@ -292,6 +300,7 @@ def run_case(cfg: DictConfig, case: DictConfig, device: torch.device) -> list[di
                 "plain_step_ms": 1000 * batch / plain_rate,
                 "epoch_s": len(datamodule.train_set) / condgan_rate,
                 "peak_mib": peak_mib,
+                "cudnn_benchmark": torch.backends.cudnn.benchmark,
                 **fid_columns,
             }
         )
@@ -302,7 +311,7 @@ def sweep_command(cfg: DictConfig, concurrency: int, sweep_dir: Path) -> list[st
     """A ``train.py -m`` sweep of ``sweep.trials`` short runs of the first case (seeds 0..trials-1;
     ``sweep.epochs`` of at most ``sweep.batches`` batches each) through ``hydra/launcher=concurrent``
     with ``concurrency`` trials at a time."""
-    settings, trainer = cfg.sweep, "gpu" if resolve_device(cfg.device).type == "cuda" else "cpu"
+    settings = cfg.sweep
     return [
         sys.executable,
         "-m",
@@ -312,7 +321,6 @@ def sweep_command(cfg: DictConfig, concurrency: int, sweep_dir: Path) -> list[st
         f"hydra.launcher.n_jobs={concurrency}",
         f"hydra.sweep.dir={sweep_dir}",
         *case_overrides(cfg, cfg.cases[0]),
-        f"trainer={trainer}",
         f"trainer.precision={cfg.precision}",
         f"trainer.max_epochs={settings.epochs}",
         f"+trainer.limit_train_batches={settings.batches}",
@@ -360,10 +368,15 @@ def sweep_row(r: dict) -> str:
 
 
 def table(rows: list[dict], device: torch.device, precision: str) -> str:
-    """The bench's table (markdown): device, precision and torch version, then one row per case and step."""
+    """The bench's table (markdown): device, precision, torch version and, on a GPU, whether cuDNN
+    autotuned the convolutions, then one row per case and step."""
     memory = "peak GPU MiB" if device.type == "cuda" else "peak RSS MiB"
+    settings = f"Device: {device_name(device)}; precision {precision}; torch {torch.__version__}"
+    if device.type == "cuda":
+        autotuned = sorted({"on" if r["cudnn_benchmark"] else "off" for r in rows}, reverse=True)
+        settings += f"; cudnn.benchmark {' / '.join(autotuned)} (trainer.benchmark)"
     lines = [
-        f"Device: {device_name(device)}; precision {precision}; torch {torch.__version__}",
+        settings,
         "",
         f"| case | step | data | batch | condgan img/s | plain loop img/s | condgan / plain ms per step | ratio | "
         f"ratio to the eager plain loop | s/epoch | {memory} | domain FID time (samples) |",
