@@ -113,8 +113,13 @@ class SyncForbidden(L.Callback):
 
 
 @needs_cuda
-@pytest.mark.parametrize("graphed", [False, True], ids=["eager", "captured"])
-def test_batches_between_logging_steps_never_wait_for_the_gpu(train_config, graphed):
+@pytest.mark.parametrize(
+    "graphed, autotuned", [(False, False), (True, False), (True, True)], ids=["eager", "captured", "captured-autotuned"]
+)
+def test_batches_between_logging_steps_never_wait_for_the_gpu(train_config, graphed, autotuned, monkeypatch):
+    """``autotuned``: cuDNN times its kernels on each new shape (``trainer=gpu``'s ``benchmark``) in
+    the eager warm-up batches, not in the capture or the replays."""
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)  # restored after
     model = instantiate(train_config("model=cdcgan", "model.ema_half_life=500", f"model.cuda_graph={graphed}").model)
     images, labels = torch.rand(96, 1, 28, 28, device="cuda") * 2 - 1, torch.randint(26, (96,), device="cuda")
     trainer = L.Trainer(
@@ -126,6 +131,7 @@ def test_batches_between_logging_steps_never_wait_for_the_gpu(train_config, grap
         enable_progress_bar=False,
         enable_model_summary=False,
         log_every_n_steps=5,
+        benchmark=autotuned,
         callbacks=[SyncForbidden(start=5, stop=9)],
     )
     try:  # batch 4 logs (5 steps done) and batch 9 logs: batches 5-8 run, and end, without a sync
