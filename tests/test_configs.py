@@ -1,5 +1,7 @@
 """Every config group composes, and every model x data pair instantiates consistently."""
 
+import re
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -58,6 +60,20 @@ def test_groups_exist():
         assert options(group), f"conf/{group} has no options"
     assert {"default", "cpu", "gpu", "ddp"} <= set(options("trainer"))
     assert {"tensorboard", "csv"} <= set(options("logger"))
+
+
+def test_the_readme_names_each_models_class_and_networks_file():
+    """The README's model table (name -> class (networks file)) lists every image model and says
+    what its config builds, so a newcomer can go from a config name to the code."""
+    readme = (CONF.parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Models (`model=...`)") : readme.index("Every model offers")]
+    rows = re.findall(r"^\| `(\w+)` \| `(\w+)` \(`nets/(\w+)\.py`\) \|", section, flags=re.MULTILINE)
+    assert sorted(name for name, _, _ in rows) == image_options("model")
+    for name, class_name, nets in rows:
+        cls = built_class("model", name)
+        assert cls.__name__ == class_name, name
+        imported = {obj.__module__ for obj in vars(sys.modules[cls.__module__]).values() if isinstance(obj, type)}
+        assert f"condgan.nets.{nets}" in imported, f"{class_name}'s networks are not in nets/{nets}.py"
 
 
 @cache
