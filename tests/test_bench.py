@@ -73,6 +73,29 @@ def test_the_bench_profiles_each_cases_operators_when_asked(tmp_path, data_dir):
     assert "convolution" in table, "the networks' convolutions are among the top operators"
 
 
+def test_the_plain_loop_gets_the_cases_layout(tmp_path, data_dir):
+    from condgan.pipelines.bench import case_config, plain_networks
+
+    for layout in (torch.channels_last, torch.contiguous_format):
+        cfg = tiny_bench_config(
+            tmp_path, data_dir, "cdcgan", case_overrides=(f"model.channels_last={layout == torch.channels_last}",)
+        )
+        g, d = plain_networks(case_config(cfg, cfg.cases[0]), torch.device("cpu"))
+        weights = [m.weight for net in (g, d) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert weights and all(w.is_contiguous(memory_format=layout) for w in weights)
+
+
+def test_a_compiled_case_is_timed_eagerly_only_on_a_gpu(tmp_path, data_dir):
+    from condgan.pipelines.bench import case_config, step_modes
+
+    gpu = torch.device("cuda")  # a device name only: nothing runs on it
+    plain = tiny_bench_config(tmp_path, data_dir, "cgan")
+    compiled = tiny_bench_config(tmp_path, data_dir, "cgan", case_overrides=("model.compile={}",))
+    assert step_modes(plain, case_config(plain, plain.cases[0]), gpu, "plain") == [False, True]
+    assert step_modes(compiled, case_config(compiled, compiled.cases[0]), gpu, "compiled") == [False]
+    assert step_modes(plain, case_config(plain, plain.cases[0]), torch.device("cpu"), "plain") == [False]
+
+
 def test_a_gpu_case_runs_under_trainer_gpu_with_its_cudnn_autotuning(tmp_path, data_dir):
     from condgan.pipelines.bench import case_config
 

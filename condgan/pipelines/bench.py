@@ -170,6 +170,14 @@ def profile_condgan(train_cfg: DictConfig, cfg: DictConfig, device: torch.device
     )
 
 
+def plain_networks(train_cfg: DictConfig, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The case's generator and discriminator on ``device``, in the layout (``model.channels_last``)
+    and compiled (``model.compile``) as condgan's module sets them up for training."""
+    model = hydra.utils.instantiate(train_cfg.model).to(device)
+    model.configure_model()
+    return model.generator, model.discriminator
+
+
 def time_plain_loop(
     train_cfg: DictConfig, cfg: DictConfig, datamodule, device: torch.device, captured: bool = False
 ) -> float:
@@ -179,8 +187,7 @@ def time_plain_loop(
     draw, both networks' steps) replayed as one CUDA graph after three eager steps."""
     if train_cfg.trainer.get("benchmark") is not None:
         torch.backends.cudnn.benchmark = train_cfg.trainer.benchmark
-    model = hydra.utils.instantiate(train_cfg.model).to(device)
-    g, d = model.generator, model.discriminator
+    g, d = plain_networks(train_cfg, device)
     opt = train_cfg.model.optim
     opt_g = torch.optim.Adam(g.parameters(), lr=opt.generator.lr, betas=tuple(opt.generator.betas), capturable=captured)
     opt_d = torch.optim.Adam(
@@ -257,14 +264,26 @@ def peak_memory_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
+def step_modes(cfg: DictConfig, train_cfg: DictConfig, device: torch.device, name: str) -> list[bool]:
+    """The ways a case's step is timed, as ``captured`` flags: eager, and on a GPU with ``cuda_graph``
+    also captured, unless the case compiles its networks (``model.cuda_graph`` refuses
+    ``model.compile``; said in the log)."""
+    if not (cfg.cuda_graph and device.type == "cuda"):
+        return [False]
+    if train_cfg.model.get("compile") is not None:
+        log.info("bench: %s compiles its networks, which model.cuda_graph refuses: only its eager step is timed", name)
+        return [False]
+    return [False, True]
+
+
 def run_case(cfg: DictConfig, case: DictConfig, device: torch.device) -> list[dict]:
-    """The case's rows: the eager step, and on a GPU with ``cuda_graph`` also the captured step
-    (``model.cuda_graph=true`` against the plain loop captured as a CUDA graph), each the fastest
-    of ``repeats`` alternating timings. Peak memory is
+    """The case's rows (:func:`step_modes`): the eager step, and on a GPU with ``cuda_graph`` also
+    the captured step (``model.cuda_graph=true`` against the plain loop captured as a CUDA graph),
+    each the fastest of ``repeats`` alternating timings. Peak memory is
     the training's; the domain FID is timed once, on the eager run's model (generation does not
     depend on how the steps ran), and shown in both rows."""
     train_cfg = case_config(cfg, case)
-    modes = [False] + ([True] if cfg.cuda_graph and device.type == "cuda" else [])
+    modes = step_modes(cfg, train_cfg, device, case.name)
     rows, plain_eager, fid_columns = [], None, None
     for captured in modes:
         if device.type == "cuda":
