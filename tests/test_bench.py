@@ -96,9 +96,11 @@ def test_a_compiled_case_is_timed_eagerly_only_on_a_gpu(tmp_path, data_dir):
     assert step_modes(plain, case_config(plain, plain.cases[0]), torch.device("cpu"), "plain") == [False]
 
 
-def test_a_gpu_case_runs_under_trainer_gpu_with_its_cudnn_autotuning(tmp_path, data_dir):
+def test_a_gpu_case_runs_under_trainer_gpu_with_its_cudnn_autotuning(tmp_path, data_dir, monkeypatch):
+    from condgan.pipelines import common
     from condgan.pipelines.bench import case_config
 
+    monkeypatch.setattr(common, "visible_cuda_gpus", lambda: 1)  # composed as on a GPU machine; nothing runs
     gpu = tiny_bench_config(tmp_path, data_dir, "cdcgan", device="cuda")
     cpu = tiny_bench_config(tmp_path, data_dir, "cdcgan")
     assert case_config(gpu, gpu.cases[0]).trainer.benchmark is True, "trainer=gpu's cudnn.benchmark"

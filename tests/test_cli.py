@@ -27,13 +27,14 @@ def run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def run_here(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """The same command line through the same entry point (``train.py``'s ``run``, ``evaluate.py``'s
-    ``main``) in this process: no interpreter start-up and imports, for commands that stop early
+    or ``make bench``'s ``main``) in this process: no interpreter start-up and imports, for commands that stop early
     (one-line errors, ``--cfg``). The exit code is SystemExit's; Hydra's logging, global state and
     run config are put back afterwards."""
+    from condgan.pipelines.bench import main as bench_main
     from condgan.pipelines.evaluate import main as evaluate_main
     from condgan.pipelines.train import run as train_run
 
-    entry = {"train.py": train_run, "evaluate.py": evaluate_main}[script]
+    entry = {"train.py": train_run, "evaluate.py": evaluate_main, "condgan/pipelines/bench.py": bench_main}[script]
     root = logging.getLogger()
     handlers, level, argv, cwd_before = root.handlers[:], root.level, sys.argv, os.getcwd()
     chosen = os.environ.pop("HYDRA_FULL_ERROR", None)

@@ -4,8 +4,10 @@ what is allowed, before anything is built; an unknown config-group choice lists 
 from pathlib import Path
 
 import pytest
+import torch
 
 from condgan.errors import ConfigError
+from condgan.pipelines import config_checks
 from condgan.pipelines.common import CONFIG_DIR
 from condgan.pipelines.config_checks import check_config, check_group_choices
 from tests.conftest import QUIET, compose_config
@@ -72,8 +74,50 @@ def partner(group: str, name: str) -> list[str]:
 
 
 @pytest.mark.parametrize("group,name", SHIPPED, ids=[f"{g}={n}" for g, n in SHIPPED])
-def test_every_shipped_config_passes(tmp_path, group, name):
+def test_every_shipped_config_passes(tmp_path, group, name, monkeypatch):
+    monkeypatch.setattr(config_checks, "visible_cuda_gpus", lambda: 8)  # trainer=gpu and ddp: a GPU machine's view
     check_config(compose_config("train", [f"{group}={name}", *partner(group, name)], tmp_path, tmp_path))
+
+
+@pytest.mark.parametrize(
+    "overrides,gpus,refused",
+    [
+        (["trainer=gpu"], 0, True),
+        (["trainer=gpu"], 1, False),
+        (["trainer=gpu", "trainer.devices=2"], 1, True),
+        (["trainer=gpu", "trainer.devices=[0,1]"], 2, False),
+        (["trainer=gpu", "trainer.accelerator=cuda"], 0, True),
+        (["trainer=default"], 0, False),
+        (["trainer=cpu"], 0, False),
+    ],
+)
+def test_a_trainer_asking_for_gpus_this_machine_lacks_is_one_line(tmp_path, monkeypatch, overrides, gpus, refused):
+    monkeypatch.setattr(config_checks, "visible_cuda_gpus", lambda: gpus)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    cfg = compose_config("train", overrides, tmp_path, tmp_path)
+    if refused:
+        with pytest.raises(ConfigError, match=rf"torch sees {gpus} CUDA GPU\(s\) on this machine; use trainer=cpu"):
+            check_config(cfg)
+    else:
+        check_config(cfg)
+
+
+@pytest.mark.parametrize(
+    "name,gpus,expected",
+    [("cpu", 0, "cpu"), ("auto", 0, "cpu"), ("cuda", 1, "cuda"), ("cuda:1", 2, "cuda:1"), ("cuda", 0, None)],
+)
+def test_a_device_name_resolves_or_says_what_to_use(monkeypatch, name, gpus, expected):
+    from condgan.pipelines import common
+
+    monkeypatch.setattr(common, "visible_cuda_gpus", lambda: gpus)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    if expected is None:
+        with pytest.raises(ConfigError, match="torch sees 0 CUDA GPU"):
+            common.resolve_device(name)
+    else:
+        assert common.resolve_device(name) == torch.device(expected)
+    with pytest.raises(ConfigError, match="use auto, cpu, cuda or cuda:N"):
+        common.resolve_device("tpu7")
 
 
 def test_settings_combined_on_the_command_line_pass(train_config):
@@ -119,6 +163,21 @@ def test_the_command_line_refuses_before_building_anything(tmp_path):
     [line] = error_lines(result)
     assert "data=nope is not a config in data/: choose one of" in line and "glyphs" in line
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available() or torch.backends.mps.is_available(), reason="this machine has a GPU")
+def test_asking_for_a_gpu_on_a_machine_without_one_is_one_line(tmp_path):
+    result = run_here("train.py", "trainer=gpu", *QUIET, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert error_lines(result) == [
+        "condgan: error: trainer.accelerator=gpu with trainer.devices=1: torch sees 0 CUDA GPU(s) on this machine; "
+        "use trainer=cpu, the default trainer (accelerator auto picks what there is) or fewer trainer.devices"
+    ]
+    result = run_here("condgan/pipelines/bench.py", "device=cuda", cwd=tmp_path)
+    assert result.returncode == 2
+    assert error_lines(result) == [
+        "condgan: error: device=cuda: torch sees 0 CUDA GPU(s) on this machine; use device=auto or device=cpu"
+    ]
 
 
 COMPOSITION_ERRORS = [

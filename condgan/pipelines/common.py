@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from condgan.errors import CondganError, ConfigError
-from condgan.pipelines.config_checks import check_group_choices
+from condgan.pipelines.config_checks import check_group_choices, visible_cuda_gpus
 from condgan.utils.quiet_logs import quiet_third_party_chatter
 from condgan.utils.resolvers import register_resolvers
 
@@ -35,10 +35,20 @@ quiet_third_party_chatter()
 
 
 def resolve_device(name: str) -> torch.device:
-    """``cpu``, ``cuda``, ``cuda:1``, ... or ``auto`` (cuda when available)."""
+    """``cpu``, ``cuda``, ``cuda:1``, ... or ``auto`` (cuda when available); a device name torch
+    does not know, or a CUDA GPU this machine does not have, is a :class:`ConfigError`."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device={name!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and (device.index or 0) >= visible_cuda_gpus():
+        raise ConfigError(
+            f"device={name}: torch sees {visible_cuda_gpus()} CUDA GPU(s) on this machine; "
+            "use device=auto or device=cpu"
+        )
+    return device
 
 
 def device_name(device: torch.device) -> str:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from condgan.data.arithmetic import FORMS
@@ -169,9 +170,31 @@ def _matches(rule_key: str, container, prefix: str = "") -> Iterable[tuple[str, 
             yield key, container[name]
 
 
+def visible_cuda_gpus() -> int:
+    """How many CUDA GPUs torch can use on this machine."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def check_devices(trainer: dict) -> None:
+    """A trainer that asks for CUDA GPUs (``accelerator`` gpu or cuda, ``devices`` a count or a
+    list) on a machine with fewer is a :class:`ConfigError` saying what to pick instead (an Apple
+    GPU counts for ``gpu``)."""
+    accelerator, devices = str(trainer.get("accelerator", "auto")), trainer.get("devices", 1)
+    if accelerator not in ("gpu", "cuda") or (accelerator == "gpu" and torch.backends.mps.is_available()):
+        return
+    wanted = devices if _integer(devices) and devices > 0 else len(devices) if isinstance(devices, list) else 1
+    if visible_cuda_gpus() < wanted:
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} with trainer.devices={devices}: torch sees {visible_cuda_gpus()} "
+            "CUDA GPU(s) on this machine; use trainer=cpu, the default trainer (accelerator auto picks what "
+            "there is) or fewer trainer.devices"
+        )
+
+
 def check_config(cfg: DictConfig) -> None:
     """Every value :data:`RULES` names is what it allows, else a :class:`ConfigError` naming the
-    key, the value and what is allowed (the first rule a key matches decides)."""
+    key, the value and what is allowed (the first rule a key matches decides); then the trainer's
+    devices must exist here (:func:`check_devices`)."""
     try:
         values = OmegaConf.to_container(cfg, resolve=True)
     except Exception as err:  # an interpolation that cannot resolve
@@ -190,6 +213,7 @@ def check_config(cfg: DictConfig) -> None:
             checked.add(key)
             if not check(value):
                 raise ConfigError(f"{key}={value!r}: use {allowed}")
+    check_devices(values.get("trainer") or {})
 
 
 def check_group_choices(overrides: Iterable[str], config_dir: str | Path) -> None:
