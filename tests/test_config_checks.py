@@ -49,6 +49,11 @@ BAD_OVERRIDES = [
     ("trainer.max_epochs=-3", "trainer.max_epochs=-3: use a whole number >= -1"),
     ("trainer.precision=8-mixed", "trainer.precision='8-mixed': use one of 32-true"),
     ("seed=-1", "seed=-1: use null or a whole number >= 0"),
+    ("model.cuda_graph=yes", "model.cuda_graph='yes': use true or false"),
+    ("model.channels_last=1", "model.channels_last=1: use true or false"),
+    ("model.compile=yes", "model.compile='yes': use null or torch.compile's options"),
+    ("data.on_device=sometimes", "data.on_device='sometimes': use auto, true or false"),
+    ("+trainer.benchmark=often", "trainer.benchmark='often': use null or true or false"),
 ]
 
 
@@ -163,6 +168,15 @@ def test_the_command_line_refuses_before_building_anything(tmp_path):
     [line] = error_lines(result)
     assert "data=nope is not a config in data/: choose one of" in line and "glyphs" in line
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_setting_lightning_refuses_is_one_line_naming_the_group(tmp_path):
+    result = run_here("train.py", "trainer.max_time=abc", *QUIET, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert error_lines(result) == [
+        "condgan: error: trainer: `Timer(duration='abc')` is not a valid duration. "
+        "Expected a string in the format DD:HH:MM:SS."
+    ]
 
 
 @pytest.mark.skipif(torch.cuda.is_available() or torch.backends.mps.is_available(), reason="this machine has a GPU")

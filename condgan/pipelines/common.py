@@ -20,6 +20,7 @@ from hydra.errors import (
     MissingConfigException,
     OverrideParseException,
 )
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
@@ -101,7 +102,9 @@ def report_header(report: dict) -> list[str]:
 
 def user_error(err: BaseException) -> CondganError | None:
     """The :class:`CondganError` behind ``err`` (Hydra wraps errors raised while instantiating); a
-    setting that the instantiated class does not take (``+model.foo=1``) is a :class:`ConfigError`."""
+    setting that the instantiated class does not take (``+model.foo=1``), and a setting Lightning
+    refuses while the trainer or a callback is built (``trainer.max_time=abc``: its one-line
+    ``MisconfigurationException``), are a :class:`ConfigError`."""
     while err is not None:
         if isinstance(err, CondganError):
             return err
@@ -112,6 +115,8 @@ def user_error(err: BaseException) -> CondganError | None:
                 f"{where.group(2)}.{unknown.group(1)} is not a setting of {where.group(1)}: remove it "
                 f"({cfg_job_command()} lists the settings)"
             )
+        if isinstance(err, InstantiationException) and where and isinstance(err.__cause__, MisconfigurationException):
+            return ConfigError(f"{where.group(2)}: {' '.join(str(err.__cause__).split())}")
         err = err.__cause__ or err.__context__
     return None
 

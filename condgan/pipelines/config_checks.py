@@ -72,6 +72,11 @@ def whole_numbers_at_least(low: int) -> tuple[Callable, str]:
     )
 
 
+def boolean() -> tuple[Callable, str]:
+    """Rule: true or false."""
+    return (lambda v: isinstance(v, bool)), "true or false"
+
+
 def optional(rule: tuple[Callable, str]) -> tuple[Callable, str]:
     """Rule: null, or what ``rule`` allows."""
     check, allowed = rule
@@ -89,6 +94,8 @@ RULES: dict[str, tuple[Callable, str]] = {
     "data.num_classes": integer_at_least(1),
     "data.val_fraction": number_in(0, 1, high_open=True),
     "data.num_workers": integer_at_least(0),
+    "data.download": boolean(),
+    "data.on_device": (lambda v: v in ("auto", True, False), "auto, true or false"),
     "data.samples_per_class": integer_at_least(1),
     "data.test_samples_per_class": integer_at_least(1),
     "data.attributes.*": integer_at_least(2),
@@ -133,6 +140,12 @@ RULES: dict[str, tuple[Callable, str]] = {
     "model.read_weight": non_negative_number(),
     "model.text_weight": non_negative_number(),
     "model.optim.*.fused": (lambda v: v in ("auto", True, False), "auto, true or false"),
+    "model.cuda_graph": boolean(),
+    "model.channels_last": boolean(),
+    "model.compile": (
+        lambda v: v is None or isinstance(v, dict),
+        "null or torch.compile's options, e.g. {mode: default}",
+    ),
     "model.loss": one_of(LOSSES),
     "model.real_label": number_in(0, 1, low_open=True),
     "model.n_critic": integer_at_least(1),
@@ -153,6 +166,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "trainer.min_epochs": optional(integer_at_least(0)),
     "trainer.log_every_n_steps": integer_at_least(0),
     "trainer.precision": (lambda v: str(v) in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+    "trainer.benchmark": optional(boolean()),
 }
 
 
