@@ -125,6 +125,26 @@ def test_a_device_name_resolves_or_says_what_to_use(monkeypatch, name, gpus, exp
         common.resolve_device("tpu7")
 
 
+ENTRY_BAD_OVERRIDES = [
+    ("eval", "samples_per_class=0", "samples_per_class=0: use a whole number >= 1"),
+    ("eval", "batch_size=abc", "batch_size='abc': use a whole number >= 1"),
+    ("eval", "ink_threshold=2", "ink_threshold=2: use a number in (0, 1)"),
+    ("eval", "interpolation.steps=1", "interpolation.steps=1: use a whole number >= 2"),
+    ("eval", "eda.outlier_std=0", "eda.outlier_std=0: use a number > 0"),
+    ("bench", "steps=0", "steps=0: use a whole number >= 1"),
+    ("bench", "precision=8-mixed", "precision='8-mixed': use one of 32-true"),
+    ("bench", "sweep.concurrency=[2,0]", "sweep.concurrency=[2, 0]: use a list of whole numbers >= 1"),
+]
+
+
+@pytest.mark.parametrize("entry,override,message", ENTRY_BAD_OVERRIDES, ids=[o for _, o, _ in ENTRY_BAD_OVERRIDES])
+def test_evaluate_and_bench_settings_are_checked_too(tmp_path, entry, override, message):
+    check_config(compose_config(entry, [], tmp_path, tmp_path))  # as shipped
+    with pytest.raises(ConfigError) as err:
+        check_config(compose_config(entry, [override], tmp_path, tmp_path))
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
 def test_settings_combined_on_the_command_line_pass(train_config):
     check_config(
         train_config(
@@ -163,6 +183,9 @@ def test_the_command_line_refuses_before_building_anything(tmp_path):
     assert result.returncode == 2
     assert error_lines(result) == ["condgan: error: data.batch_size=0: use a whole number >= 1"]
     assert "Traceback" not in result.stderr and not list(tmp_path.rglob("*.ckpt"))
+    result = run_here("evaluate.py", "samples_per_class=0", cwd=tmp_path)
+    assert result.returncode == 2
+    assert error_lines(result) == ["condgan: error: samples_per_class=0: use a whole number >= 1"]
     result = run_here("evaluate.py", "task=eda", "data=nope", cwd=tmp_path)
     assert result.returncode == 2
     [line] = error_lines(result)

@@ -141,7 +141,7 @@ def test_a_report_without_a_checkpoint_is_a_one_line_error(tmp_path):
         evaluate(compose_config("eval", ["task=eda"], tmp_path, tmp_path))
     with pytest.raises(ConfigError, match="unknown task='nope'"):
         evaluate(compose_config("eval", ["task=nope"], tmp_path, tmp_path))
-    with pytest.raises(ConfigError, match="truncation must be a positive number"):
+    with pytest.raises(ConfigError, match="grid_truncation=-1: use null or a number > 0"):
         evaluate(compose_config("eval", [f"ckpt_path={tmp_path}", "grid_truncation=-1"], tmp_path, tmp_path))
 
 

@@ -37,6 +37,7 @@ from condgan.pipelines.common import (
     reporting_user_errors,
     resolve_device,
 )
+from condgan.pipelines.config_checks import check_config
 from condgan.utils.sampling import generate_per_class
 
 log = logging.getLogger(__name__)
@@ -416,6 +417,7 @@ def table_row(r: dict) -> str:
 
 def bench(cfg: DictConfig) -> list[dict]:
     """Run every case, print the table and write it to ``cfg.output``; returns the rows."""
+    check_config(cfg)
     device, output = resolve_device(cfg.device), Path(cfg.output)
     if cfg.cuda_graph and device.type != "cuda":
         log.info("bench: cuda_graph rows need a CUDA device; on %s only the eager step is timed", device.type)

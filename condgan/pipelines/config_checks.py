@@ -83,8 +83,9 @@ def optional(rule: tuple[Callable, str]) -> tuple[Callable, str]:
     return (lambda v: v is None or check(v)), f"null or {allowed}"
 
 
-# key -> (check, what is allowed); a key a config does not have is not checked. `*` matches every
-# key at that level (the optimisers of both networks, every DiffAugment strength, every attribute)
+# key -> (check, what is allowed), for train.py's, evaluate.py's and make bench's configs; a key a
+# config does not have is not checked. `*` matches every key at that level (the optimisers of both
+# networks, every DiffAugment strength, every attribute)
 RULES: dict[str, tuple[Callable, str]] = {
     "seed": optional(integer_at_least(0)),
     "cpu_threads": optional(integer_at_least(1)),
@@ -167,6 +168,35 @@ RULES: dict[str, tuple[Callable, str]] = {
     "trainer.log_every_n_steps": integer_at_least(0),
     "trainer.precision": (lambda v: str(v) in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
     "trainer.benchmark": optional(boolean()),
+    # evaluate.py
+    "samples_per_class": integer_at_least(1),
+    "grid_samples_per_class": integer_at_least(1),
+    "grid_truncation": optional(positive_number()),
+    "batch_size": integer_at_least(1),
+    "intensity_bins": integer_at_least(2),
+    "ink_threshold": number_in(0, 1, low_open=True, high_open=True),
+    "answers_shown": integer_at_least(1),
+    "interpolation.steps": integer_at_least(2),
+    "interpolation.rows": integer_at_least(1),
+    "eda.outlier_std": positive_number(),
+    "eda.samples_per_class": integer_at_least(1),
+    "eda.outliers_shown": integer_at_least(0),
+    # make bench
+    "precision": (lambda v: str(v) in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+    "steps": integer_at_least(1),
+    "warmup": integer_at_least(0),
+    "repeats": integer_at_least(1),
+    "fid_samples": integer_at_least(1),
+    "cuda_graph": boolean(),
+    "profile.steps": integer_at_least(0),
+    "profile.rows": integer_at_least(1),
+    "sweep.concurrency": (
+        lambda v: isinstance(v, (list, tuple)) and all(_integer(n) and n >= 1 for n in v),
+        "a list of whole numbers >= 1 (empty: no sweep)",
+    ),
+    "sweep.trials": integer_at_least(1),
+    "sweep.epochs": integer_at_least(1),
+    "sweep.batches": integer_at_least(1),
 }
 
 

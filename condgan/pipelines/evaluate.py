@@ -7,6 +7,7 @@ from omegaconf import DictConfig
 
 from condgan.errors import ConfigError
 from condgan.pipelines.common import CONFIG_DIR, reporting_config_errors, reporting_user_errors
+from condgan.pipelines.config_checks import check_config
 from condgan.pipelines.eda import explore
 from condgan.pipelines.leaderboard import run_leaderboard
 from condgan.pipelines.report import evaluate_runs
@@ -18,6 +19,7 @@ def evaluate(cfg: DictConfig) -> dict:
     """Run the configured task and return what it wrote (also saved as JSON in the run folder)."""
     if cfg.task not in TASKS:
         raise ConfigError(f"unknown task={cfg.task!r}; choose one of {', '.join(TASKS)}")
+    check_config(cfg)
     return TASKS[cfg.task](cfg)
 
 
