@@ -54,6 +54,11 @@ BAD_OVERRIDES = [
     ("model.compile=yes", "model.compile='yes': use null or torch.compile's options"),
     ("data.on_device=sometimes", "data.on_device='sometimes': use auto, true or false"),
     ("+trainer.benchmark=often", "trainer.benchmark='often': use null or true or false"),
+    ("data.preprocess.denoise=abc", "data.preprocess.denoise='abc': use null or a whole number >= 3"),
+    ("metrics.every_n_epochs=0", "metrics.every_n_epochs=0: use a whole number >= 1"),
+    ("metrics.classifier.epochs=0", "metrics.classifier.epochs=0: use a whole number >= 1"),
+    ("metrics.kid_subset_size=1", "metrics.kid_subset_size=1: use a whole number >= 2"),
+    ("callbacks.class_grid.samples_per_class=0", "callbacks.class_grid.samples_per_class=0: use a whole number >= 1"),
 ]
 
 
