@@ -192,14 +192,20 @@ def test_unknown_group_choices_list_the_choices():
     )
 
 
+def refused_in_one_line(result, message: str) -> None:
+    """The command stopped with exit code 2 and ``condgan: error: <message>`` as its only error line."""
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert error_lines(result) == [f"condgan: error: {message}"]
+
+
 def test_the_command_line_refuses_before_building_anything(tmp_path):
     result = run_here("train.py", "data.batch_size=0", *QUIET, cwd=tmp_path)
     assert result.returncode == 2
     assert error_lines(result) == ["condgan: error: data.batch_size=0: use a whole number >= 1"]
     assert "Traceback" not in result.stderr and not list(tmp_path.rglob("*.ckpt"))
-    result = run_here("evaluate.py", "samples_per_class=0", cwd=tmp_path)
-    assert result.returncode == 2
-    assert error_lines(result) == ["condgan: error: samples_per_class=0: use a whole number >= 1"]
+    refused_in_one_line(
+        run_here("evaluate.py", "samples_per_class=0", cwd=tmp_path), "samples_per_class=0: use a whole number >= 1"
+    )
     result = run_here("evaluate.py", "task=eda", "data=nope", cwd=tmp_path)
     assert result.returncode == 2
     [line] = error_lines(result)
@@ -208,27 +214,23 @@ def test_the_command_line_refuses_before_building_anything(tmp_path):
 
 
 def test_a_setting_lightning_refuses_is_one_line_naming_the_group(tmp_path):
-    result = run_here("train.py", "trainer.max_time=abc", *QUIET, cwd=tmp_path)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert error_lines(result) == [
-        "condgan: error: trainer: `Timer(duration='abc')` is not a valid duration. "
-        "Expected a string in the format DD:HH:MM:SS."
-    ]
+    refused_in_one_line(
+        run_here("train.py", "trainer.max_time=abc", *QUIET, cwd=tmp_path),
+        "trainer: `Timer(duration='abc')` is not a valid duration. Expected a string in the format DD:HH:MM:SS.",
+    )
 
 
 @pytest.mark.skipif(torch.cuda.is_available() or torch.backends.mps.is_available(), reason="this machine has a GPU")
 def test_asking_for_a_gpu_on_a_machine_without_one_is_one_line(tmp_path):
-    result = run_here("train.py", "trainer=gpu", *QUIET, cwd=tmp_path)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert error_lines(result) == [
-        "condgan: error: trainer.accelerator=gpu with trainer.devices=1: torch sees 0 CUDA GPU(s) on this machine; "
-        "use trainer=cpu, the default trainer (accelerator auto picks what there is) or fewer trainer.devices"
-    ]
-    result = run_here("condgan/pipelines/bench.py", "device=cuda", cwd=tmp_path)
-    assert result.returncode == 2
-    assert error_lines(result) == [
-        "condgan: error: device=cuda: torch sees 0 CUDA GPU(s) on this machine; use device=auto or device=cpu"
-    ]
+    refused_in_one_line(
+        run_here("train.py", "trainer=gpu", *QUIET, cwd=tmp_path),
+        "trainer.accelerator=gpu with trainer.devices=1: torch sees 0 CUDA GPU(s) on this machine; use trainer=cpu, "
+        "the default trainer (accelerator auto picks what there is) or fewer trainer.devices",
+    )
+    refused_in_one_line(
+        run_here("condgan/pipelines/bench.py", "device=cuda", cwd=tmp_path),
+        "device=cuda: torch sees 0 CUDA GPU(s) on this machine; use device=auto or device=cpu",
+    )
 
 
 COMPOSITION_ERRORS = [
