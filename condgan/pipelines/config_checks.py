@@ -87,6 +87,7 @@ def optional(rule: tuple[Callable, str]) -> tuple[Callable, str]:
 # config does not have is not checked. `*` matches every key at that level (the optimisers of both
 # networks, every DiffAugment strength, every attribute)
 RULES: dict[str, tuple[Callable, str]] = {
+    # train.py (and its groups wherever they appear: data for task=eda, metrics for evaluate.py)
     "seed": optional(integer_at_least(0)),
     "cpu_threads": optional(integer_at_least(1)),
     "data.batch_size": integer_at_least(1),
