@@ -77,6 +77,16 @@ def boolean() -> tuple[Callable, str]:
     return (lambda v: isinstance(v, bool)), "true or false"
 
 
+def auto_or_boolean() -> tuple[Callable, str]:
+    """Rule: auto, true or false."""
+    return (lambda v: v in ("auto", True, False)), "auto, true or false"
+
+
+def precision() -> tuple[Callable, str]:
+    """Rule: one of Lightning's precision names."""
+    return (lambda v: str(v) in PRECISIONS), f"one of {', '.join(PRECISIONS)}"
+
+
 def optional(rule: tuple[Callable, str]) -> tuple[Callable, str]:
     """Rule: null, or what ``rule`` allows."""
     check, allowed = rule
@@ -101,7 +111,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "data.preprocess.remove_outliers": optional(positive_number()),
     "data.preprocess.denoise": optional(integer_at_least(3)),
     "data.preprocess.sharpen": optional(non_negative_number()),
-    "data.on_device": (lambda v: v in ("auto", True, False), "auto, true or false"),
+    "data.on_device": auto_or_boolean(),
     "data.samples_per_class": integer_at_least(1),
     "data.test_samples_per_class": integer_at_least(1),
     "data.attributes.*": integer_at_least(2),
@@ -148,7 +158,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "model.style_dim": integer_at_least(0),
     "model.read_weight": non_negative_number(),
     "model.text_weight": non_negative_number(),
-    "model.optim.*.fused": (lambda v: v in ("auto", True, False), "auto, true or false"),
+    "model.optim.*.fused": auto_or_boolean(),
     "model.cuda_graph": boolean(),
     "model.channels_last": boolean(),
     "model.compile": (
@@ -180,7 +190,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "trainer.max_epochs": integer_at_least(-1),
     "trainer.min_epochs": optional(integer_at_least(0)),
     "trainer.log_every_n_steps": integer_at_least(0),
-    "trainer.precision": (lambda v: str(v) in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+    "trainer.precision": precision(),
     "trainer.benchmark": optional(boolean()),
     "metrics.every_n_epochs": integer_at_least(1),
     "metrics.*.epochs": integer_at_least(1),
@@ -219,7 +229,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "leaderboard.checkpoint": one_of(("best", "last")),
     "leaderboard.reuse_runs": boolean(),
     # make bench
-    "precision": (lambda v: str(v) in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+    "precision": precision(),
     "steps": integer_at_least(1),
     "warmup": integer_at_least(0),
     "repeats": integer_at_least(1),
