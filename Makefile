@@ -4,10 +4,10 @@ PYTHON := $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,python3)
 CKPT ?=
 ARGS ?=
 
-.PHONY: help install train test test-all lint format eval bench leaderboard tensorboard clean
+.PHONY: help install train test test-all lint format pin-experiments eval bench leaderboard tensorboard clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 install:  ## create .venv and install condgan (editable) with the dev extras
 	python3 -m venv $(VENV)
@@ -28,6 +28,9 @@ lint:  ## check the code style without changing anything (ruff; settings in pypr
 
 format:  ## rewrite the code in the pinned style (ruff format, then the fixable lint rules)
 	$(PYTHON) -m ruff format && $(PYTHON) -m ruff check --fix
+
+pin-experiments:  ## write tests/pinned_experiments.yaml again after an intended change to an experiment or a base config
+	$(PYTHON) -m tests.pinned_experiments
 
 eval:  ## report on a checkpoint, a run or a multirun folder: make eval CKPT=logs/train/runs/<run>
 	@test -n "$(CKPT)" || { echo "make eval: set CKPT=<a .ckpt file, a run folder or a multirun folder>"; exit 2; }

@@ -13,6 +13,7 @@ from condgan.data.base import TensorImageDataModule
 from condgan.models.base import GenerativeModule
 from condgan.pipelines.common import CONFIG_DIR
 from tests.conftest import compose_config
+from tests.pinned_experiments import composed_values, moved_keys, pinned_values
 
 CONF = Path(CONFIG_DIR)
 
@@ -112,6 +113,34 @@ def test_experiments_compose(experiment, tmp_path):
     cfg = compose_config("train", [f"experiment={experiment}"], tmp_path, tmp_path)
     OmegaConf.resolve(cfg)
     instantiate(cfg.model)
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_experiment_trains_with_its_pinned_values(experiment):
+    pinned = pinned_values()
+    assert experiment in pinned, (
+        f"experiment={experiment} is not in tests/pinned_experiments.yaml: run make pin-experiments"
+    )
+    moved = moved_keys(pinned[experiment], composed_values(experiment))
+    assert not moved, (
+        f"experiment={experiment} no longer composes to its pinned values (a base config changed?):\n"
+        + "\n".join(moved)
+        + "\nif that is intended, run make pin-experiments and commit tests/pinned_experiments.yaml"
+    )
+
+
+def test_pinned_experiments_are_the_experiments():
+    assert sorted(pinned_values()) == options("experiment")
+
+
+def test_a_changed_base_default_moves_the_pinned_values():
+    pinned = pinned_values()["mnist_cdcgan"]
+    assert not moved_keys(pinned, composed_values("mnist_cdcgan"))
+    moved = moved_keys(pinned, composed_values("mnist_cdcgan", ("model.real_label=0.8", "+data.extra=1")))
+    assert moved == [
+        "data.extra: (absent) -> 1",
+        f"model.real_label: {pinned['model.real_label']!r} -> 0.8",
+    ]
 
 
 @pytest.mark.parametrize("preset", options("debug"))
