@@ -105,6 +105,13 @@ def test_entries_need_distinct_folder_names():
             entries_of(settings(*bad))
 
 
+def test_a_leaderboard_without_the_domain_suite_is_refused_before_training(tmp_path):
+    cfg = compose_config("eval", ["task=leaderboard", "metrics.report=[ink,inception]"], tmp_path, tmp_path)
+    with pytest.raises(ConfigError, match=r"keep domain in metrics.report \(now \['ink', 'inception'\]\)$"):
+        evaluate(cfg)
+    assert not any(tmp_path.iterdir()), "nothing trained or written"
+
+
 @pytest.mark.parametrize(
     "output,expected",
     [

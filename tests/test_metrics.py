@@ -26,7 +26,7 @@ from condgan.metrics import (
     precision_recall,
 )
 from condgan.metrics.scores import per_class_accuracy, per_class_kernel_distance
-from condgan.metrics.suites import class_mix, ink_metrics, per_class_scores
+from condgan.metrics.suites import ScoredSamples, class_mix, inception_suite, ink_metrics, per_class_scores
 
 
 def test_identical_histograms_have_zero_divergence():
@@ -250,6 +250,42 @@ def test_a_torchscript_inception_file_is_used_for_fid_and_kid(tmp_path):
     assert abs(same["fid"]) < 1e-2 < shifted["fid"]
     assert "torchscript" in same["protocol"]["extractor"] and same["protocol"]["generated"] == 40
     assert same["protocol"]["class_mix"] == "generated labels follow the x's class frequencies"
+
+
+def inception_suite_of(real, generated, labels, enabled, weights_path) -> dict:
+    """The report's Inception suite of ``generated`` against ``real`` (both of ``labels``) on the CPU."""
+
+    def no_classifier():
+        raise AssertionError("the Inception suite never needs the domain classifier")
+
+    inception = {"enabled": enabled, "weights_path": weights_path, "samples": 20, "batch_size": 8}
+    settings = {"inception": inception, "kid_subsets": 3, "kid_subset_size": 5}
+    scored = ScoredSamples(
+        (real, labels), (generated, labels), 10, "x", settings, 8, 0.3, 0, torch.device("cpu"), no_classifier
+    )
+    return inception_suite(scored)
+
+
+def test_the_inception_suite_says_why_it_was_skipped(tmp_path, caplog):
+    real, labels = noisy_patterns(40, 10, seed=0)
+    assert inception_suite_of(real, real, labels, "auto", None) == {
+        "skipped": "metrics.inception.enabled=auto on cpu; set metrics.inception.enabled=true to compute it "
+        "(about 6 images/s on 2 CPU cores)"
+    }
+    missing = inception_suite_of(real, real, labels, True, str(tmp_path / "missing.pth"))
+    assert "does not exist" in missing["skipped"] and "Inception FID/KID skipped: " in caplog.text
+
+
+@pytest.mark.slow
+def test_the_inception_suite_scores_class_matched_subsets(tmp_path):
+    real, labels = noisy_patterns(40, 10, seed=0)
+    generated = real.float() / 127.5 - 1
+    path = tmp_path / "inception.pt"
+    torch.jit.script(TinyInception()).save(str(path))
+    scored = inception_suite_of(real, generated, labels, True, str(path))
+    assert scored["protocol"]["generated"] == 20 and scored["protocol"]["reference"] == "x, 20 images"
+    inverted = inception_suite_of(real, -generated, labels, True, str(path))
+    assert 0 <= scored["fid"] < inverted["fid"], "inverted images score worse"
 
 
 def drawing(*strokes: tuple[slice, slice], value: float = 1.0, size: int = 12) -> torch.Tensor:

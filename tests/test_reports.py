@@ -109,3 +109,31 @@ def test_folders_report_each_runs_chosen_checkpoint_else_its_last(tmp_path, capl
         find_checkpoints(sweep / "2", "best")
     with pytest.raises(CheckpointError, match="no checkpoints/last.ckpt under"):
         find_checkpoints(sweep / "2", "last")
+
+
+def test_a_report_computes_the_metric_suites_metrics_report_names_in_its_order(train_config, tmp_path, data_dir):
+    train(
+        train_config(
+            "debug=limit",
+            "trainer.max_epochs=1",
+            "callbacks.domain_metrics=null",
+            "callbacks.model_checkpoint_best=null",
+        )
+    )
+    cache = tmp_path / "classifiers"
+    overrides = [f"ckpt_path={tmp_path}", "samples_per_class=2", "device=cpu", f"metrics.classifier_cache_dir={cache}"]
+    report = evaluate(
+        compose_config("eval", [*overrides, "metrics.report=[ink,pixel_intensity]"], tmp_path / "a", data_dir)
+    )
+    assert list(report["metrics"]) == ["ink", "pixel_intensity"]
+    assert report["metrics"]["pixel_intensity"]["js"] >= 0 and "one_piece" in report["metrics"]["ink"]
+    assert not cache.exists(), "no domain suite: the domain classifier is neither trained nor loaded"
+    text = (tmp_path / "a" / "report.md").read_text()
+    assert "- **ink**:" in text and "**domain**" not in text and "**inception**" not in text
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("| run |"))
+    row = next(line for line in lines if line.startswith("| this run |"))
+    cells = dict(zip(header.strip("| ").split(" | "), row.strip("| ").split(" | "), strict=True))
+    assert cells["domain FID"] == cells["Inception FID"] == "-" and float(cells["JS"]) >= 0
+    report = evaluate(compose_config("eval", [*overrides, "metrics.report=[]"], tmp_path / "b", data_dir))
+    assert report["metrics"] == {}

@@ -1,13 +1,17 @@
-"""The metric suites reported for a set of generated images, each with the protocol it followed."""
+"""The metric suites reported for a set of generated images, each with the protocol it followed,
+and :data:`REPORT_SUITES`: the suites by the names ``metrics.report`` lists."""
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import torch
 
-from condgan.data.statistics import class_allocation, class_counts
+from condgan.data.statistics import class_allocation, class_counts, class_matched_indices
+from condgan.errors import CondganError
 from condgan.metrics.classifier import DomainClassifier
-from condgan.metrics.inception import InceptionFeatures
+from condgan.metrics.divergence import intensity_divergences
+from condgan.metrics.inception import InceptionFeatures, inception_enabled
 from condgan.metrics.ink import ink_connectivity
 from condgan.metrics.scores import (
     conditional_accuracy,
@@ -18,6 +22,7 @@ from condgan.metrics.scores import (
     per_class_kernel_distance,
     precision_recall,
 )
+from condgan.utils.images import to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -184,3 +189,86 @@ def ink_metrics(images: tuple[torch.Tensor, torch.Tensor], reference: str, thres
             "ink": f"pixels above {threshold} of full intensity, 8-connected",
         },
     }
+
+
+@dataclass
+class ScoredSamples:
+    """What the report's suites read: the real reference split and the generated samples, each
+    ``(images, class labels)``, and the settings they follow. ``settings`` is the ``metrics`` config
+    group; ``classifier()`` loads (or trains once) the data's domain classifier, for the suites that use it."""
+
+    real: tuple[torch.Tensor, torch.Tensor]
+    fake: tuple[torch.Tensor, torch.Tensor]
+    num_classes: int
+    reference: str
+    settings: Mapping
+    intensity_bins: int
+    ink_threshold: float
+    seed: int
+    device: torch.device
+    classifier: Callable[[], DomainClassifier]
+
+
+def pixel_intensity_suite(scored: ScoredSamples) -> dict:
+    """KL and JS divergences of the pixel-intensity histograms, generated against real."""
+    (real_images, real_labels), (fake_images, fake_labels) = scored.real, scored.fake
+    return {
+        **intensity_divergences(real_images, fake_images, scored.intensity_bins),
+        "protocol": {
+            "reference": f"{scored.reference}, {len(real_images)} images",
+            "generated": len(fake_images),
+            "class_mix": class_mix(real_labels, fake_labels, scored.num_classes, scored.reference),
+            "bins": scored.intensity_bins,
+        },
+    }
+
+
+def ink_suite(scored: ScoredSamples) -> dict:
+    """:func:`ink_metrics` of the samples, the real images giving the floor."""
+    return ink_metrics((scored.real[0], scored.fake[0]), scored.reference, scored.ink_threshold)
+
+
+def domain_suite(scored: ScoredSamples) -> dict:
+    """:func:`domain_metrics` of the samples, on the data's domain classifier."""
+    return domain_metrics(
+        scored.classifier(), scored.real, scored.fake, scored.num_classes, scored.settings, scored.reference
+    )
+
+
+def inception_suite(scored: ScoredSamples) -> dict:
+    """:func:`inception_metrics` of up to ``metrics.inception.samples`` real and generated images, both
+    drawn across the classes in the reference's class mix; skipped (with the reason) where
+    ``metrics.inception.enabled`` is off for the device or the weights cannot be had here."""
+    inception = scored.settings["inception"]
+    if not inception_enabled(inception["enabled"], scored.device):
+        return {
+            "skipped": f"metrics.inception.enabled={inception['enabled']} on {scored.device.type}; set "
+            "metrics.inception.enabled=true to compute it (about 6 images/s on 2 CPU cores)"
+        }
+    (real_images, real_labels), (fake_images, fake_labels) = scored.real, scored.fake
+    k, n = scored.num_classes, inception["samples"]
+    real = class_matched_indices(real_labels, real_labels, k, n, torch.Generator().manual_seed(scored.seed))
+    fake = class_matched_indices(fake_labels, real_labels, k, n)
+    try:
+        extractor = InceptionFeatures(inception["weights_path"]).to(scored.device)
+        return inception_metrics(
+            extractor,
+            (real_images[real], real_labels[real]),
+            (to_uint8(fake_images[fake]), fake_labels[fake]),
+            k,
+            {**scored.settings, "batch_size": inception["batch_size"]},
+            scored.reference,
+        )
+    except CondganError as err:
+        reason = " ".join(str(err).split())
+        log.warning("Inception FID/KID skipped: %s", reason)
+        return {"skipped": reason}
+
+
+# the suites evaluate.py's report can compute, by the names ``metrics.report`` lists (in its order)
+REPORT_SUITES: dict[str, Callable[[ScoredSamples], dict]] = {
+    "pixel_intensity": pixel_intensity_suite,
+    "ink": ink_suite,
+    "domain": domain_suite,
+    "inception": inception_suite,
+}

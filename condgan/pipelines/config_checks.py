@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from condgan.data.arithmetic import FORMS
 from condgan.errors import ConfigError
+from condgan.metrics.suites import REPORT_SUITES
 from condgan.models.losses import LOSSES
 from condgan.nets.seq2seq import CELLS
 
@@ -69,6 +70,15 @@ def whole_numbers_at_least(low: int) -> tuple[Callable, str]:
     return (
         lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(_integer(w) and w >= low for w in v),
         f"a non-empty list of whole numbers >= {low}",
+    )
+
+
+def names_from(choices: Iterable[str]) -> tuple[Callable, str]:
+    """Rule: a list of distinct names, each one of ``choices``."""
+    choices = tuple(choices)
+    return (
+        lambda v: isinstance(v, (list, tuple)) and len(set(v)) == len(v) and all(name in choices for name in v),
+        f"a list of distinct names from {', '.join(choices)} (in the order wanted; [] for none)",
     )
 
 
@@ -205,6 +215,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "metrics.kid_subset_size": integer_at_least(2),
     "metrics.per_class_min_images": integer_at_least(1),
     "metrics.pr_k": integer_at_least(1),
+    "metrics.report": names_from(REPORT_SUITES),
     "callbacks.*.samples_per_class": integer_at_least(1),
     "callbacks.*.every_n_epochs": integer_at_least(1),
     "callbacks.*.batch_size": integer_at_least(1),

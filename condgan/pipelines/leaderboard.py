@@ -430,6 +430,11 @@ def setup_of(cfg: DictConfig, shared: DictConfig, datamodule, classifier: Domain
 def run_leaderboard(cfg: DictConfig) -> dict:
     """Train every entry of ``cfg.leaderboard`` for its budget, report each, and write the comparison."""
     settings, out = cfg.leaderboard, Path(cfg.paths.output_dir)
+    if "domain" not in cfg.metrics.report:
+        raise ConfigError(
+            "task=leaderboard ranks the entries by domain FID: keep domain in metrics.report "
+            f"(now {list(cfg.metrics.report)})"
+        )
     entries = entries_of(settings)
     common = [str(o) for o in settings.overrides or []]
     data_dir = Path(cfg.paths.data_dir).resolve()

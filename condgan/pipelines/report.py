@@ -14,7 +14,6 @@ class on average; uniform when the data is missing), as each metric's protocol r
 import json
 import logging
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -24,12 +23,10 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
 from condgan.data.base import to_signed_unit
-from condgan.data.statistics import class_allocation, class_column, class_matched_indices
+from condgan.data.statistics import class_allocation, class_column
 from condgan.errors import CheckpointError, CondganError, ConfigError
-from condgan.metrics import intensity_divergences
 from condgan.metrics.classifier import classifier_for
-from condgan.metrics.inception import InceptionFeatures, inception_enabled
-from condgan.metrics.suites import class_mix, domain_metrics, inception_metrics, ink_metrics
+from condgan.metrics.suites import REPORT_SUITES, ScoredSamples
 from condgan.models import load_generative_model
 from condgan.models.base import CHECKPOINT_KEY, GenerativeModule, check_truncation
 from condgan.models.checkpoint import import_class, read_checkpoint
@@ -133,16 +130,6 @@ def export_samples(
     return path
 
 
-def attempt(name: str, compute: Callable[[], dict]) -> dict:
-    """``compute()``, or ``{"skipped": reason}`` when it fails with a user-facing error."""
-    try:
-        return compute()
-    except CondganError as err:
-        reason = " ".join(str(err).split())
-        log.warning("%s skipped: %s", name, reason)
-        return {"skipped": reason}
-
-
 def reference_split(datamodule) -> tuple[torch.Tensor, torch.Tensor, str]:
     """The real images the samples are scored against, their classes, and the split's name: the
     test split without the experiment's ``data.preprocess``, the same for every experiment on the
@@ -160,50 +147,24 @@ def generated_counts(datamodule, num_classes: int, per_class: int) -> torch.Tens
 
 
 def metrics_of(datamodule, images: torch.Tensor, labels: torch.Tensor, cfg: DictConfig, device: torch.device) -> dict:
-    """Every metric of the samples against the real :func:`reference_split`, each with its protocol;
-    what cannot be computed here (Inception weights missing offline) is ``{"skipped": reason}``."""
+    """The metric suites ``metrics.report`` names (:data:`~condgan.metrics.suites.REPORT_SUITES`), in
+    its order, of the samples against the real :func:`reference_split`, each with its protocol; what
+    cannot be computed here (Inception weights missing offline) is ``{"skipped": reason}``."""
     real_images, real_labels, reference = reference_split(datamodule)
-    labels = class_column(labels)
-    k = datamodule.num_classes
     settings = OmegaConf.to_container(cfg.metrics, resolve=True)
-    results = {
-        "pixel_intensity": {
-            **intensity_divergences(real_images, images, cfg.intensity_bins),
-            "protocol": {
-                "reference": f"{reference}, {len(real_images)} images",
-                "generated": len(images),
-                "class_mix": class_mix(real_labels, labels, k, reference),
-                "bins": cfg.intensity_bins,
-            },
-        }
-    }
-    results["ink"] = ink_metrics((real_images, images), reference, cfg.ink_threshold)
-    classifier = classifier_for(datamodule, settings["classifier"], settings["classifier_cache_dir"], device)
-    results["domain"] = domain_metrics(classifier, (real_images, real_labels), (images, labels), k, settings, reference)
-    inception = settings["inception"]
-    if inception_enabled(inception["enabled"], device):
-
-        def compute_inception() -> dict:
-            extractor = InceptionFeatures(inception["weights_path"]).to(device)
-            n = inception["samples"]
-            real = class_matched_indices(real_labels, real_labels, k, n, torch.Generator().manual_seed(cfg.seed))
-            fake = class_matched_indices(labels, real_labels, k, n)
-            return inception_metrics(
-                extractor,
-                (real_images[real], real_labels[real]),
-                (to_uint8(images[fake]), labels[fake]),
-                k,
-                {**settings, "batch_size": inception["batch_size"]},
-                reference,
-            )
-
-        results["inception"] = attempt("Inception FID/KID", compute_inception)
-    else:
-        results["inception"] = {
-            "skipped": f"metrics.inception.enabled={inception['enabled']} on {device.type}; set "
-            "metrics.inception.enabled=true to compute it (about 6 images/s on 2 CPU cores)"
-        }
-    return results
+    scored = ScoredSamples(
+        real=(real_images, real_labels),
+        fake=(images, class_column(labels)),
+        num_classes=datamodule.num_classes,
+        reference=reference,
+        settings=settings,
+        intensity_bins=cfg.intensity_bins,
+        ink_threshold=cfg.ink_threshold,
+        seed=cfg.seed,
+        device=device,
+        classifier=lambda: classifier_for(datamodule, settings["classifier"], settings["classifier_cache_dir"], device),
+    )
+    return {name: REPORT_SUITES[name](scored) for name in settings["report"]}
 
 
 def pictures(model: GenerativeModule, datamodule, cfg: DictConfig, names: list[str]) -> dict[str, torch.Tensor]:
