@@ -95,6 +95,22 @@ def test_a_best_checkpoint_by_fid_without_the_metrics_callback_is_a_config_error
         train(train_config("debug=fdr", "callbacks.domain_metrics=null"))
 
 
+def test_no_validation_split_is_refused_while_a_callback_scores_against_it(train_config, tmp_path):
+    with pytest.raises(ConfigError, match=r"validation split is empty .* set data.val_fraction > 0, or also"):
+        train(train_config("debug=limit", "trainer.max_epochs=1", "data.val_fraction=0"))
+    assert not list(tmp_path.rglob("*.ckpt"))
+    trainer = train(
+        train_config(
+            "debug=limit",
+            "trainer.max_epochs=1",
+            "data.val_fraction=0",
+            "callbacks.domain_metrics=null",
+            "callbacks.model_checkpoint_best=null",
+        )
+    )
+    assert trainer.state.finished and (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
 def test_folders_report_each_runs_chosen_checkpoint_else_its_last(tmp_path, caplog):
     for run, names in {"0": ("best", "last"), "1": ("last",), "2": ()}.items():
         (tmp_path / "sweep" / run / "checkpoints").mkdir(parents=True)

@@ -8,7 +8,7 @@ import lightning as L
 import torch
 
 from condgan.data.statistics import class_allocation, class_column, class_matched_indices
-from condgan.errors import InceptionUnavailableError
+from condgan.errors import ConfigError, InceptionUnavailableError
 from condgan.metrics.classifier import DomainClassifier, classifier_for
 from condgan.metrics.inception import InceptionFeatures, inception_enabled
 from condgan.metrics.scores import conditional_accuracy, frechet_distance
@@ -69,12 +69,18 @@ class DomainMetricsCallback(L.Callback):
         if stage != "fit" or self.classifier is not None:
             return
         datamodule, device = trainer.datamodule, trainer.strategy.root_device
+        val = datamodule.reference_set("val")
+        if len(val.labels) == 0:
+            raise ConfigError(
+                "the validation split is empty (data.val_fraction=0?) and callbacks.domain_metrics scores "
+                "samples against it: set data.val_fraction > 0, or also callbacks.domain_metrics=null "
+                "callbacks.model_checkpoint_best=null to train without validation metrics"
+            )
         for rank_turn in (True, False):
             if (trainer.global_rank == 0) == rank_turn:
                 self.classifier = classifier_for(datamodule, self.settings, self.cache_dir, device)
             if rank_turn:
                 trainer.strategy.barrier("domain_classifier")
-        val = datamodule.reference_set("val")
         self.real_features = self.classifier.features(val.images, self.batch_size)
         self.real_labels = class_column(val.labels)
         if inception_enabled(self.inception, device):
