@@ -6,6 +6,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
+from typing_extensions import override
 
 from condgan.models.base import check_truncation
 from condgan.utils.images import labelled_class_grid, save_png
@@ -45,6 +46,7 @@ class ClassGridCallback(L.Callback):
         return labelled_class_grid(images, per_row, class_names or [str(c) for c in range(pl_module.num_classes)])
 
     @rank_zero_only
+    @override
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
         epoch = trainer.current_epoch
         if (epoch + 1) % self.every_n_epochs and not trainer.fast_dev_run:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import lightning as L
 import torch
+from typing_extensions import override
 
 from condgan.data.statistics import class_allocation, class_column, class_matched_indices
 from condgan.errors import ConfigError, InceptionUnavailableError
@@ -65,6 +66,7 @@ class DomainMetricsCallback(L.Callback):
         self.extractor: InceptionFeatures | None = None
         self.real_inception: torch.Tensor | None = None
 
+    @override
     def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
         if stage != "fit" or self.classifier is not None:
             return
@@ -101,6 +103,7 @@ class DomainMetricsCallback(L.Callback):
             self.real_inception = self.extractor.extract(val.images[chosen])
 
     def metrics(self, pl_module) -> dict[str, float]:
+        """This epoch's values by log name: samples of the fixed noise/label set scored against the validation split."""
         k = pl_module.num_classes
         counts = class_allocation(self.real_labels, k, k * self.samples_per_class)
         images, labels = generate_counts(pl_module, counts, torch.Generator().manual_seed(self.seed), self.batch_size)
@@ -115,6 +118,7 @@ class DomainMetricsCallback(L.Callback):
             values["val/fid_inception"] = frechet_distance(self.real_inception, fake)
         return values
 
+    @override
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
         if trainer.sanity_checking or self.classifier is None:
             return

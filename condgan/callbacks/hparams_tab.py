@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
+from typing_extensions import override
 
 from condgan.utils.run_logs import write_hparams_entry
 
@@ -31,6 +32,7 @@ class HParamsTab(L.Callback):
         self.best_tag = "best/" + ranked_by.rsplit("/", 1)[-1]
         self.metrics = (*metrics, self.best_tag)
 
+    @override
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.fast_dev_run or not trainer.is_global_zero:
             return

@@ -7,6 +7,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from typing_extensions import override
 
 from condgan.errors import ConfigError
 
@@ -48,12 +49,15 @@ class LastCheckpoint(Checkpoint):
         if every and trainer.global_step // every > (self._saved_at or 0) // every:
             self.save(trainer)
 
+    @override
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.save(trainer)
 
+    @override
     def on_train_end(self, trainer, pl_module) -> None:
         self.save(trainer)
 
+    @override
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
             self.save(trainer)

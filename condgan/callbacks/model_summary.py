@@ -4,6 +4,7 @@ import logging
 
 from lightning.pytorch.callbacks import ModelSummary
 from lightning.pytorch.utilities.model_summary import get_human_readable_count
+from typing_extensions import override
 
 log = logging.getLogger(__name__)
 
@@ -14,6 +15,7 @@ class CompactModelSummary(ModelSummary):
     models without an example input (it printed 0)."""
 
     @staticmethod
+    @override
     def summarize(
         summary_data: list[tuple[str, list[str]]],
         total_parameters: int,

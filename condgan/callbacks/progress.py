@@ -7,6 +7,7 @@ import time
 
 import lightning as L
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
+from typing_extensions import override
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +27,19 @@ class LineProgressBar(ProgressBar):
         self.enabled = True
         self._epoch_start = 0.0
 
+    @override
     def disable(self) -> None:
         self.enabled = False
 
+    @override
     def enable(self) -> None:
         self.enabled = True
 
+    @override
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_start = time.perf_counter()
 
+    @override
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int
     ) -> None:
@@ -74,9 +79,11 @@ class EpochSummary(L.Callback):
     def __init__(self) -> None:
         self._epoch_start = 0.0
 
+    @override
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_start = time.perf_counter()
 
+    @override
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return

@@ -6,6 +6,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
+from typing_extensions import override
 
 from condgan.utils.images import class_grid, save_png
 
@@ -19,12 +20,14 @@ class ReconstructionGridCallback(L.Callback):
         self.images = images
         self.batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
+    @override
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if batch_idx == 0 and hasattr(pl_module, "reconstruct"):
             images, labels = batch
             self.batch = (images[: self.images], labels[: self.images])
 
     @rank_zero_only
+    @override
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
         if self.batch is None or trainer.sanity_checking:
             return

@@ -17,6 +17,7 @@ import hydra
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
+from typing_extensions import override
 
 from condgan.data.base import TensorImageDataModule
 from condgan.data.batching import EpochBatchSampler
@@ -122,6 +123,7 @@ class QueryBatches(Dataset):
         return len(self.batch["value"])
 
     def draw(self, index: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
+        """Character images drawn with ``seed`` for the queries and answers at ``index`` whose form is an image."""
         generator = torch.Generator().manual_seed(seed)
         return {
             f"{side}_images": self.images.draw(self.batch[side][index], generator)
@@ -214,18 +216,22 @@ class ArithmeticDataModule(L.LightningDataModule):
 
     @property
     def forms(self) -> dict[str, str]:
+        """The query's and the answer's form (text or image), by side."""
         return {"query": self.hparams.query_form, "answer": self.hparams.answer_form}
 
     @property
     def needs_images(self) -> bool:
+        """Whether either side is drawn as character images (so the digit dataset is needed)."""
         return "image" in self.forms.values()
 
     @property
     def query_width(self) -> int:
+        """Tokens in a padded query."""
         return self.queries.query_width
 
     @property
     def answer_width(self) -> int:
+        """Tokens in a padded answer."""
         return self.queries.answer_width
 
     def digit_source(self) -> TensorImageDataModule:
@@ -265,10 +271,12 @@ class ArithmeticDataModule(L.LightningDataModule):
         drawn = drawer.draw(others[:, None], torch.Generator().manual_seed(self.hparams.seed + SPLITS.index(split)))
         return torch.cat([digit_images, drawn[:, 0]]), torch.cat([digit_labels, others])
 
+    @override
     def prepare_data(self) -> None:
         if self.needs_images:
             self.digit_source().prepare_data()
 
+    @override
     def setup(self, stage: str | None = None) -> None:
         wanted = ("train", "val") if stage in ("fit", "validate") else ("test",) if stage == "test" else SPLITS
         for split in wanted:
@@ -306,11 +314,14 @@ class ArithmeticDataModule(L.LightningDataModule):
             generator=torch.Generator().manual_seed(self.hparams.seed),
         )
 
+    @override
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
 
+    @override
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", shuffle=False)
 
+    @override
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
+from typing_extensions import override
 
 from condgan.data.attributes import thickness_style
 from condgan.data.batching import ConsecutiveBatches, DeviceBatches, EpochBatchSampler
@@ -142,17 +143,21 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
 
     @property
     def attributes(self) -> dict[str, int]:
+        """Conditioning attributes besides the class (``data.attributes``), name: number of values."""
         return dict(self.hparams.attributes or {})
 
     @property
     def num_classes(self) -> int:
+        """How many classes the labels take."""
         return self.hparams.num_classes
 
     @property
     def class_names(self) -> list[str]:
+        """A name per class (``data.class_names``, else the class indices as text)."""
         names = self.hparams.class_names
         return list(names) if names is not None else [str(i) for i in range(self.num_classes)]
 
+    @override
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_set is None:
             images, labels, inliers = self._prepared(train=True)
@@ -337,6 +342,7 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
         """A checkpoint taken mid-epoch: the training batches resume after those it had done."""
         self._resume_at = (state["epoch"], state["batches_done"]) if state else None
 
+    @override
     def train_dataloader(self) -> DataLoader | DeviceBatches:
         if self.train_set is not None and self.hparams.drop_last and len(self.train_set) < self.hparams.batch_size:
             raise ConfigError(
@@ -346,9 +352,11 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
             )
         return self._loader(self.train_set, shuffle=True)
 
+    @override
     def val_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.val_set, shuffle=False)
 
+    @override
     def test_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.test_set, shuffle=False)
 

@@ -29,12 +29,14 @@ class EpochBatchSampler(Sampler[list[int]]):
         self.resume_at = resume_at
 
     def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose order the next pass follows (Lightning calls this at each epoch's start)."""
         self.epoch = epoch
 
     def __len__(self) -> int:
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
 
     def order(self) -> torch.Tensor:
+        """This epoch's order of the ``n`` indices: shuffled with ``seed`` and the epoch, else in turn."""
         if not self.shuffle:
             return torch.arange(self.n)
         return torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+from typing_extensions import override
 
 from condgan.data.base import TensorImageDataModule
 from condgan.errors import DatasetNotFoundError
@@ -46,12 +47,14 @@ class FileDataModule(TensorImageDataModule):
         """Decode one split's files into ``(images, labels)`` as :meth:`load_split` returns them."""
 
     def folders(self) -> list[Path]:
+        """Where the split files are looked for: ``data.root``, then its raw sub-folder."""
         root = Path(self.hparams.root).expanduser()
         return [root, root / self.raw_folder]
 
     def _missing(self, train: bool) -> list[str]:
         return [name for name in self.split_files(train) if find_file(name, self.folders()) is None]
 
+    @override
     def prepare_data(self) -> None:
         for train in (True, False):
             if self._missing(train) and self.hparams.download:
@@ -72,6 +75,7 @@ class FileDataModule(TensorImageDataModule):
             "folder, or set data.download=true on a machine with internet."
         )
 
+    @override
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         if self._missing(train):
             raise self._not_found(train, "call prepare_data() to download them")

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
+from typing_extensions import override
 
 from condgan.data.base import TensorImageDataModule
 from condgan.data.cache import save_atomically
@@ -123,6 +124,7 @@ class GlyphsDataModule(TensorImageDataModule):
         }
 
     def cache_path(self, train: bool) -> Path:
+        """The cache file of a rendered split, named by a digest of what it was rendered with."""
         args = self._render_args(train)
         key = hashlib.sha1(json.dumps(args, sort_keys=True, default=list).encode()).hexdigest()[:12]
         return Path(self.hparams.root).expanduser() / "glyphs" / f"{self.name}-{'train' if train else 'test'}-{key}.pt"
@@ -148,10 +150,12 @@ class GlyphsDataModule(TensorImageDataModule):
         save_atomically(data, self.cache_path(train))
         return data
 
+    @override
     def prepare_data(self) -> None:
         for train in (True, False):
             self._load_or_render(train)
 
+    @override
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         data = self._load_or_render(train)
         return data["images"], data["labels"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 from torchvision import datasets
+from typing_extensions import override
 
 from condgan.data.files import FileDataModule
 from condgan.data.idx import read_idx
@@ -26,6 +27,7 @@ class IDXDataModule(FileDataModule):
         prefix = "train" if train else "t10k"
         return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
 
+    @override
     def download_split(self, train: bool) -> None:
         self.torchvision_dataset(self.hparams.root, train=train, download=True)
 
@@ -37,6 +39,7 @@ class IDXDataModule(FileDataModule):
         """Map file labels to ``0..num_classes-1``; MNIST-style files already are."""
         return labels
 
+    @override
     def read_split(self, files: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
         image_file, label_file = files
         images = torch.from_numpy(read_idx(image_file))
@@ -108,18 +111,23 @@ class EMNISTDataModule(IDXDataModule):
                 f"{self.hparams.num_classes}; use data={config}, which sets both"
             )
 
+    @override
     def split_files(self, train: bool) -> tuple[str, str]:
         prefix = f"emnist-{self.hparams.split}-{'train' if train else 'test'}"
         return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
 
+    @override
     def folders(self) -> list[Path]:
         return [*super().folders(), Path(self.hparams.root).expanduser() / "gzip"]
 
+    @override
     def download_split(self, train: bool) -> None:
         self.torchvision_dataset(self.hparams.root, split=self.hparams.split, train=train, download=True)
 
+    @override
     def orient(self, images: torch.Tensor) -> torch.Tensor:
         return images.transpose(1, 2)
 
+    @override
     def map_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return labels - self.label_offsets.get(self.hparams.split, 0)

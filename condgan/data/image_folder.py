@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+from typing_extensions import override
 
 from condgan.data.base import TensorImageDataModule
 from condgan.data.cache import save_atomically
@@ -72,6 +73,8 @@ class DecodedFilesDataModule(TensorImageDataModule):
         """One split's image files and their int64 class labels."""
 
     def cache_path(self, files: Sequence[Path]) -> Path:
+        """The cache file of decoded images, named by a digest of the files (names and sizes) and the
+        decoding settings (size, channels, resampling)."""
         hp = self.hparams
         digest = hashlib.sha1(
             json.dumps(
@@ -87,6 +90,7 @@ class DecodedFilesDataModule(TensorImageDataModule):
         cache_dir = Path(hp.cache_dir or Path(hp.root).expanduser() / "cache").expanduser()
         return cache_dir / f"{self.name}-{digest}.pt"
 
+    @override
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         if train not in self._decoded:
             files, labels = self.list_split(train)
@@ -158,6 +162,7 @@ class ImageFolderDataModule(DecodedFilesDataModule):
             labels += [index] * len(members)
         return files, torch.tensor(labels, dtype=torch.long)
 
+    @override
     def list_split(self, train: bool) -> tuple[list[Path], torch.Tensor]:
         folder = self._folder()
         splits = self._split_folders(folder)
@@ -191,8 +196,10 @@ class CelebADataModule(DecodedFilesDataModule):
             raise ConfigError("celeba has one class: set data.num_classes=1 (condition on data.attributes instead)")
 
     def base(self) -> Path:
+        """The ``celeba`` folder under ``data.root``."""
         return Path(self.hparams.root).expanduser() / "celeba"
 
+    @override
     def prepare_data(self) -> None:
         needed = [self.base() / "list_eval_partition.txt", self.base() / "img_align_celeba"]
         if all(p.exists() for p in needed):
@@ -220,16 +227,19 @@ class CelebADataModule(DecodedFilesDataModule):
         rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
         return [(name, int(split)) for name, split in rows]
 
+    @override
     def list_split(self, train: bool) -> tuple[list[Path], torch.Tensor]:
         names = [name for name, split in self._partition() if (split < 2) == train]
         files = [self.base() / "img_align_celeba" / name for name in names]
         return files, torch.zeros(len(files), dtype=torch.long)
 
+    @override
     def attribute_names(self) -> list[str]:
         path = self.base() / "list_attr_celeba.txt"
         stored = path.read_text().splitlines()[1].split() if path.is_file() else []
         return [*super().attribute_names(), *stored]
 
+    @override
     def load_attribute(self, name: str, images: torch.Tensor, labels: torch.Tensor, train: bool) -> torch.Tensor:
         if name not in self.attribute_names()[len(super().attribute_names()) :]:
             return super().load_attribute(name, images, labels, train)

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torchvision.datasets.utils import download_url
+from typing_extensions import override
 
 from condgan.data.files import FileDataModule
 from condgan.errors import CorruptDatasetError
@@ -37,15 +38,18 @@ class Kuzushiji49DataModule(FileDataModule):
     raw_folder = "kuzushiji49"
     source_hint = K49_URL
 
+    @override
     def split_files(self, train: bool) -> tuple[str, str]:
         split = "train" if train else "test"
         return f"k49-{split}-imgs.npz", f"k49-{split}-labels.npz"
 
+    @override
     def download_split(self, train: bool) -> None:
         folder = Path(self.hparams.root).expanduser() / self.raw_folder
         for name in self.split_files(train):
             download_url(K49_URL + name, str(folder), filename=name)
 
+    @override
     def read_split(self, files: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
         image_file, label_file = files
         images = read_npz_array(image_file, np.uint8, 3)

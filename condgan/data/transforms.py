@@ -101,6 +101,7 @@ class BatchAugment:
         self.active = self.warps or bool(s.get("hflip"))
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """The batch augmented (returned as it is when no setting is on)."""
         if not self.active:
             return images
         s, n, size = self.settings, len(images), images.shape[-1]

@@ -92,10 +92,12 @@ class DomainClassifier:
 
     @property
     def test_accuracy(self) -> float:
+        """Accuracy on the dataset's test split, of its objective (classes or rotations)."""
         return self.info["test_accuracy"]
 
     @property
     def objective(self) -> str:
+        """What the head learned: ``classes`` or ``rotation``."""
         return self.info["settings"]["objective"]
 
     @property
@@ -105,9 +107,11 @@ class DomainClassifier:
 
     @property
     def device(self) -> torch.device:
+        """Where the network's parameters are."""
         return next(self.net.parameters()).device
 
     def to(self, device: torch.device | str) -> "DomainClassifier":
+        """Move the network to ``device``; returns this classifier."""
         self.net.to(device)
         return self
 

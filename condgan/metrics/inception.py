@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torchmetrics.image.fid import NoTrainInceptionV3
+from typing_extensions import override
 
 from condgan.errors import ConfigError, InceptionUnavailableError
 
@@ -93,10 +94,12 @@ class InceptionFeatures(nn.Module):
                 f"downloaded ({reason}); copy {URL_INCEPTION_V3} there or set metrics.inception.weights_path"
             ) from None
 
+    @override
     def train(self, mode: bool = True) -> "InceptionFeatures":
         return super().train(False)
 
     @torch.no_grad()
+    @override
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.shape[1] == 1:
             images = images.expand(-1, 3, -1, -1)

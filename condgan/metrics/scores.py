@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
+from typing_extensions import override
 
 
 class PrecomputedFeatures(nn.Module):
@@ -18,6 +19,7 @@ class PrecomputedFeatures(nn.Module):
         super().__init__()
         self.num_features = num_features
 
+    @override
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return features
 

@@ -13,6 +13,7 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from typing_extensions import override
 
 from condgan.data.statistics import class_column
 from condgan.errors import ConfigError
@@ -238,17 +239,21 @@ class AdversarialModule(GenerativeModule):
                 if not isinstance(ema_module, _BatchNorm) and next(ema_module.buffers(recurse=False), None) is not None
             ]
 
+    @override
     def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.standard_normal(n, self.noise_dim, generator)
 
+    @override
     def decode(self, latent: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         net = self.generator_ema if self.generator_ema is not None else self.generator
         return net(latent, labels)
 
     def discriminator_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+        """D's adversarial loss (``model.loss``; real targets ``real_label``) of its outputs on real and fake images."""
         return losses.discriminator_loss(self.loss, real_out, fake_out, self.real_label)
 
     def generator_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
+        """G's adversarial loss (``model.loss``) of D's outputs on its images."""
         return losses.generator_loss(self.loss, fake_out)
 
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -402,6 +407,7 @@ class AdversarialModule(GenerativeModule):
             out.update({f"train/g_{name}": value for name, value in g_terms.items()})
         return out
 
+    @override
     def training_step(self, batch, batch_idx: int) -> None:
         real, labels = batch
         generator_turn = (batch_idx + 1) % self.n_critic == 0
@@ -496,6 +502,7 @@ class AdversarialModule(GenerativeModule):
         self._ema_weight = torch.zeros((), device=self.device)
         self._graphed = GraphedBatch()
 
+    @override
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
         if self._graphed is not None and "optimizer_states" in checkpoint:
@@ -522,6 +529,7 @@ class AdversarialModule(GenerativeModule):
         self._count_host(counter, by)
         getattr(self, counter).add_(by)
 
+    @override
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         super().on_load_checkpoint(checkpoint)
         self._host_counts = None
@@ -599,12 +607,15 @@ class AdversarialModule(GenerativeModule):
             self.refresh_ema_statistics()
             self._ema_statistics_at = steps
 
+    @override
     def on_validation_epoch_start(self) -> None:
         self.refresh_stale_ema_statistics()
 
+    @override
     def on_train_epoch_end(self) -> None:
         self.refresh_stale_ema_statistics()
 
+    @override
     def validation_step(self, batch, batch_idx: int) -> None:
         real, labels = batch
         fake = self.sample(labels)
@@ -622,6 +633,7 @@ class AdversarialModule(GenerativeModule):
             sync_dist=True,
         )
 
+    @override
     def configure_optimizers(self):
         optimizers = []
         for net in ("generator", "discriminator"):

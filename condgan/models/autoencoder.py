@@ -5,6 +5,7 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import override
 
 from condgan.errors import ConfigError
 from condgan.models.base import GenerativeModule
@@ -50,18 +51,22 @@ class AutoencoderModule(GenerativeModule):
         self.recon_loss = recon_loss
 
     def build(self, encoder: nn.Module, decoder: nn.Module) -> None:
+        """Attach the family's encoder and decoder networks."""
         self.encoder = encoder
         self.decoder = decoder
 
     def encode(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(z, mu, logvar)``: z is drawn around mu in training when variational, else it is mu."""
         mu, logvar = self.encoder(images, labels)
         if self.variational and self.training:
             return mu + torch.randn_like(mu) * (0.5 * logvar).exp(), mu, logvar
         return mu, mu, logvar
 
+    @override
     def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.standard_normal(n, self.latent_dim, generator)
 
+    @override
     def decode(self, latent: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.decoder(latent, labels) / 2)
 
@@ -73,6 +78,8 @@ class AutoencoderModule(GenerativeModule):
             return self.decode(z, labels)
 
     def losses(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The batch's loss terms per image, by name: ``recon_loss`` (BCE or MSE), ``kl`` (variational
+        only) and ``loss``, their sum with the KL term weighted by ``kl_weight``."""
         z, mu, logvar = self.encode(images, labels)
         logits = self.decoder(z, labels)
         if self.recon_loss == "bce":
@@ -85,13 +92,16 @@ class AutoencoderModule(GenerativeModule):
         terms["loss"] = terms["recon_loss"] + self.kl_weight * terms.get("kl", 0.0)
         return terms
 
+    @override
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         terms = self.losses(*batch)
         self.log_loss_terms(terms, batch_idx, "lower model.optim.lr or check the data")
         return terms["loss"]
 
+    @override
     def validation_step(self, batch, batch_idx: int) -> None:
         self.log_dict({f"val/{k}": v for k, v in self.losses(*batch).items()}, on_epoch=True, sync_dist=True)
 
+    @override
     def configure_optimizers(self):
         return self.build_optimizer(self.optim, self.parameters(), "model.optim")

@@ -2,6 +2,7 @@
 
 import torch
 import torch.nn.functional as F
+from typing_extensions import override
 
 from condgan.models.adversarial import TwoNetworkGAN
 from condgan.nets.cdcgan import CDCGANDiscriminator, CDCGANGenerator
@@ -18,6 +19,7 @@ class CDCGAN(TwoNetworkGAN):
         super().__init__(*args, **kwargs)
         self.recon_weight = recon_weight
 
+    @override
     def generator_terms(self, real, fake, labels, fake_aux) -> dict[str, torch.Tensor]:
         terms = super().generator_terms(real, fake, labels, fake_aux)
         if self.recon_weight:

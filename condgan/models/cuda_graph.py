@@ -87,6 +87,7 @@ class GraphedBatch:
         draw_noise: Callable[[torch.Tensor], None],
         variant: Hashable,
     ) -> dict[str, torch.Tensor]:
+        """One batch of ``variant``: warmed up eagerly, captured, or replayed; returns the static outputs."""
         if self.inputs is None:
             noise = torch.empty(len(real), noise_dim, device=real.device)
             self.inputs = (torch.empty_like(real), torch.empty_like(labels), noise)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import override
 
 from condgan.data.arithmetic import START, VOCABULARY
 from condgan.data.character_images import CHARACTERS
@@ -46,6 +47,7 @@ class TextAnswerModule(SequenceModule):
         previous = torch.cat([torch.full_like(answer[:, :1], START), answer[:, :-1]], dim=1)
         return F.cross_entropy(self.decoder(summary, previous).flatten(0, 1), answer.flatten())
 
+    @override
     def losses(self, batch: dict) -> dict[str, torch.Tensor]:
         return {"loss": self.answer_loss(self.summarize(batch), batch["answer"])}
 
@@ -54,6 +56,7 @@ class TextAnswerModule(SequenceModule):
         with self.evaluating():
             return self.decoder.greedy(self.summarize(batch), START, self.answer_width)
 
+    @override
     def validation_metrics(self, batch: dict) -> dict[str, torch.Tensor]:
         right = self.answers(batch) == batch["answer"]
         return {"exact_match": right.all(1).float().mean(), "char_acc": right.float().mean()}
@@ -115,9 +118,11 @@ class Seq2SeqImageToText(TextAnswerModule):
         self.encoder = SequenceEncoder(embed_dim, hidden, encoder_layers, cell, dropout)
         self.reader = nn.Linear(embed_dim, len(CHARACTERS)) if read_weight else None
 
+    @override
     def summarize(self, batch: dict) -> torch.Tensor:
         return self.encoder(self.characters(self.images(batch, "query_images")))
 
+    @override
     def losses(self, batch: dict) -> dict[str, torch.Tensor]:
         vectors = self.characters(self.images(batch, "query_images"))
         terms = {"answer_loss": self.answer_loss(self.encoder(vectors), batch["answer"])}
@@ -192,6 +197,7 @@ class Seq2SeqTextToImage(SequenceModule):
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
         return z, {"kl": -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / len(mu)}
 
+    @override
     def losses(self, batch: dict) -> dict[str, torch.Tensor]:
         style, terms = self.latent(batch) if self.style_dim else (None, {})
         states = self.decoder.states(self.encoder(batch["query"]))

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import lightning as L
 import torch
+from typing_extensions import override
 
 from condgan.data.arithmetic import widths
 from condgan.data.base import to_signed_unit
@@ -68,17 +69,20 @@ class SequenceModule(RecordedModule, ABC):
                 "model.operand_max differs from data.operand_max: leave model.operand_max at ${data.operand_max}"
             )
 
+    @override
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         terms = self.losses(batch)
         self.log_loss_terms(terms, batch_idx, "lower model.optimizer.lr")
         return terms["loss"]
 
+    @override
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         numbers = {**self.losses(batch), **self.validation_metrics(batch)}
         self.log_dict(
             {f"val/{k}": v for k, v in numbers.items()}, on_epoch=True, sync_dist=True, batch_size=len(batch["value"])
         )
 
+    @override
     def configure_optimizers(self):
         optimizer = self.build_optimizer(self.optimizer_settings, self.parameters(), "model.optimizer")
         if self.lr_decay is None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from typing_extensions import override
 
 from condgan.errors import ConfigError
 from condgan.nets.channel_padding import ChannelPaddedConv2d
@@ -73,6 +74,7 @@ class CDCGANGenerator(nn.Module):
         layers += [*doubling(widths[-1], channels, upsample, bias=True), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
+    @override
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([noise, self.embedding(labels)], dim=1)[:, :, None, None])
 
@@ -107,6 +109,7 @@ class CDCGANDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.aux_classes = aux_classes
 
+    @override
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         n, _, h, w = images.shape
         label_maps = self.embedding(labels)[:, :, None, None].expand(n, -1, h, w)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from typing_extensions import override
 
 from condgan.errors import ConfigError
 from condgan.nets.labels import VectorConditioning
@@ -68,6 +69,7 @@ class CGANGenerator(nn.Module):
         layers += [nn.Conv2d(widths[-1], channels, out_kernel_size, padding=out_kernel_size // 2), nn.Tanh()]
         self.upsample = nn.Sequential(*layers)
 
+    @override
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = self.project(self.condition(noise, labels))
         h = h.view(-1, self.start_width, self.start_size, self.start_size)

@@ -9,6 +9,7 @@ channels added to the input, with zero weights to match, leave every output unch
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import override
 
 TENSOR_CORE_CHANNELS = 8
 
@@ -20,6 +21,7 @@ class ChannelPaddedConv2d(nn.Conv2d):
 
     PADDED_DEVICES = ("cuda",)
 
+    @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         extra = -self.in_channels % TENSOR_CORE_CHANNELS
         if not extra or self.groups != 1 or x.device.type not in self.PADDED_DEVICES:

@@ -46,6 +46,7 @@ class DiffAugment:
         self.active = any(self.settings.values())
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The batch augmented, one draw per image (returned as it is when no strength is set)."""
         if not self.active:
             return images
         s = self.settings

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import override
 
 from condgan.errors import ConfigError
 
@@ -45,6 +46,7 @@ class LabelEmbedding(nn.Embedding):
         """Rows whose sum over the attributes is a vector of ones (a multiplicative identity)."""
         nn.init.constant_(self.weight, 1.0 / len(self.sizes))
 
+    @override
     def forward(self, labels: torch.Tensor) -> torch.Tensor:
         if labels.is_floating_point():
             return labels.to(self.weight.dtype) @ self.weight
@@ -86,6 +88,7 @@ class VectorConditioning(nn.Module):
             self.embedding.fill_identity()
         self.out_features = features + (embed_dim if label_mode == "concat" else 0)
 
+    @override
     def forward(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.label_mode == "multiply":
             return inputs * self.embedding(labels)

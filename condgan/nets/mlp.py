@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from typing_extensions import override
 
 from condgan.nets.labels import VectorConditioning
 
@@ -42,6 +43,7 @@ class MLPGenerator(nn.Module):
         layers += [nn.Linear(features, channels * image_size * image_size), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
+    @override
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.net(self.condition(noise, labels)).view(-1, *self.image_shape)
 
@@ -72,5 +74,6 @@ class MLPDiscriminator(nn.Module):
         layers.append(nn.Linear(features, 1))
         self.net = nn.Sequential(*layers)
 
+    @override
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.net(self.condition(images.flatten(1), labels)).squeeze(1)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
+from typing_extensions import override
 
 from condgan.nets.cdcgan import dcgan_stages
 from condgan.nets.labels import LabelEmbedding
@@ -26,6 +27,7 @@ class ConditionalBatchNorm2d(nn.Module):
         self.scale.fill_identity()
         nn.init.zeros_(self.shift.weight)
 
+    @override
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         scale, shift = self.scale(labels), self.shift(labels)
         return self.norm(x) * scale[:, :, None, None] + shift[:, :, None, None]
@@ -46,6 +48,7 @@ class ProjGenerator(nn.Module):
         self.out = nn.Sequential(nn.Conv2d(widths[-1], channels, 3, padding=1), nn.Tanh())
         self.act = nn.ReLU(inplace=True)
 
+    @override
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = self.project(noise).view(len(noise), -1, self.start, self.start)
         h = self.act(self.norms[0](h, labels))
@@ -71,6 +74,7 @@ class ProjDiscriminator(nn.Module):
         self.linear = spectral_norm(nn.Linear(w_in * 2, 1))
         self.projection = spectral_norm(LabelEmbedding(label_sizes, w_in * 2))
 
+    @override
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         phi = self.features(images).sum(dim=(2, 3))
         return self.linear(phi).squeeze(1) + (self.projection(labels) * phi).sum(1)

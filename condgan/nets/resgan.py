@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
+from typing_extensions import override
 
 from condgan.nets.cdcgan import dcgan_stages
 from condgan.nets.labels import LabelEmbedding
@@ -30,6 +31,7 @@ class UpBlock(nn.Module):
         self.conv2 = nn.Conv2d(w_out, w_out, 3, padding=1)
         self.shortcut = nn.Conv2d(w_in, w_out, 1)
 
+    @override
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = F.interpolate(F.relu(self.norm1(x, labels)), scale_factor=2.0)
         h = self.conv2(F.relu(self.norm2(self.conv1(h), labels)))
@@ -47,6 +49,7 @@ class DownBlock(nn.Module):
         self.shortcut = spectral_norm(nn.Conv2d(w_in, w_out, 1))
         self.down, self.first = down, first
 
+    @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv2(F.relu(self.conv1(x if self.first else F.relu(x))))
         skip = self.shortcut(x)
@@ -71,6 +74,7 @@ class ResGenerator(nn.Module):
             nn.BatchNorm2d(widths[-1]), nn.ReLU(), nn.Conv2d(widths[-1], channels, 3, padding=1), nn.Tanh()
         )
 
+    @override
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = self.project(noise).view(len(noise), -1, self.start, self.start)
         for block in self.blocks:
@@ -93,6 +97,7 @@ class ResDiscriminator(nn.Module):
         self.linear = spectral_norm(nn.Linear(widths[-1], 1))
         self.projection = spectral_norm(LabelEmbedding(label_sizes, widths[-1]))
 
+    @override
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         phi = F.relu(self.blocks(images)).sum(dim=(2, 3))
         return self.linear(phi).squeeze(1) + (self.projection(labels) * phi).sum(1)

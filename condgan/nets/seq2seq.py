@@ -5,6 +5,7 @@ image per answer character."""
 
 import torch
 from torch import nn
+from typing_extensions import override
 
 from condgan.errors import ConfigError
 
@@ -28,6 +29,7 @@ class SequenceEncoder(nn.Module):
         super().__init__()
         self.rnn = recurrent_layers(cell, input_dim, hidden, layers, dropout)
 
+    @override
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         _, state = self.rnn(inputs)
         h = state[0] if isinstance(state, tuple) else state
@@ -55,6 +57,7 @@ class CharImageEncoder(nn.Module):
             nn.LayerNorm(out_dim),
         )
 
+    @override
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         n, length = images.shape[:2]
         return self.net(images.flatten(0, 1)).reshape(n, length, -1)
@@ -69,6 +72,7 @@ class Bridge(nn.Module):
         self.layers, self.hidden = layers, hidden
         self.maps = nn.ModuleList(nn.Linear(context_dim, layers * hidden) for _ in range(2 if cell == "lstm" else 1))
 
+    @override
     def forward(self, context: torch.Tensor):
         states = [
             torch.tanh(m(context)).reshape(-1, self.layers, self.hidden).transpose(0, 1).contiguous() for m in self.maps
@@ -156,6 +160,7 @@ class ImageSequenceDecoder(nn.Module):
         inputs = states if style is None else torch.cat([states, style], dim=2)
         return self.draw(inputs).reshape(*states.shape[:2], *self.shape)
 
+    @override
     def forward(self, context: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         return self.pixels(self.states(context), style)
 
@@ -169,5 +174,6 @@ class TokenEncoder(nn.Module):
         self.embed = nn.Embedding(vocabulary, embed_dim)
         self.encoder = SequenceEncoder(embed_dim, hidden, layers, cell, dropout)
 
+    @override
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.encoder(self.embed(tokens))

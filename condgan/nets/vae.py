@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import override
 
 from condgan.nets.cdcgan import dcgan_stages
 from condgan.nets.labels import label_sizes_of, label_weights
@@ -47,6 +48,7 @@ class MLPEncoder(nn.Module):
         self.fc2_mu = nn.Linear(hidden, latent_dim)
         self.fc2_logvar = nn.Linear(hidden, latent_dim)
 
+    @override
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = F.relu(self.fc1(torch.cat([images.flatten(1), self.onehot(labels)], dim=1)))
         return self.fc2_mu(h), self.fc2_logvar(h)
@@ -70,6 +72,7 @@ class MLPDecoder(nn.Module):
         self.fc3 = nn.Linear(latent_dim + self.onehot.width, hidden)
         self.fc4 = nn.Linear(hidden, channels * image_size**2)
 
+    @override
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = F.relu(self.fc3(torch.cat([z, self.onehot(labels)], dim=1)))
         return self.fc4(h).view(-1, *self.image_shape)
@@ -100,6 +103,7 @@ class ConvEncoder(nn.Module):
         self.mu = nn.Linear(w_in * start**2, latent_dim)
         self.logvar = nn.Linear(w_in * start**2, latent_dim)
 
+    @override
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n, _, h, w = images.shape
         maps = self.onehot(labels)[:, :, None, None].expand(n, -1, h, w)
@@ -131,6 +135,7 @@ class ConvDecoder(nn.Module):
         self.net = nn.Sequential(*layers)
         self.first_width = widths[0]
 
+    @override
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = self.project(torch.cat([z, self.onehot(labels)], dim=1))
         return self.net(h.view(len(z), self.first_width, self.start, self.start))

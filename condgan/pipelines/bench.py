@@ -25,6 +25,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
+from typing_extensions import override
 
 from condgan.data.base import to_signed_unit
 from condgan.metrics.classifier import classifier_for
@@ -90,11 +91,13 @@ class BatchTimer(L.Callback):
         self.start: float | None = None
         self.seconds = 0.0
 
+    @override
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if batch_idx == self.warmup:
             synchronize(self.device)
             self.start = time.perf_counter()
 
+    @override
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.start is not None and batch_idx + 1 == trainer.num_training_batches:
             synchronize(self.device)
@@ -144,11 +147,13 @@ class StepProfiler(L.Callback):
             activities.append(torch.profiler.ProfilerActivity.CUDA)
         self.profiler = torch.profiler.profile(activities=activities)
 
+    @override
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if batch_idx == self.start:
             synchronize(self.device)
             self.profiler.start()
 
+    @override
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if batch_idx + 1 == trainer.num_training_batches:
             synchronize(self.device)

@@ -6,6 +6,7 @@ import csv
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from typing_extensions import override
 
 
 class AppendingExperimentWriter(ExperimentWriter):
@@ -22,6 +23,7 @@ class ResumableCSVLogger(CSVLogger):
 
     @property
     @rank_zero_experiment
+    @override
     def experiment(self) -> AppendingExperimentWriter:
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)

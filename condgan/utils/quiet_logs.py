@@ -4,6 +4,8 @@ and the run's log; real warnings stay."""
 import logging
 import warnings
 
+from typing_extensions import override
+
 # log lines (by their start) of Lightning's loggers
 CHATTER_LINES = (
     "💡 Tip:",  # advertisements for Lightning's cloud services
@@ -24,6 +26,7 @@ LIGHTNING_LOGGERS = (
 class ChatterFilter(logging.Filter):
     """Drops the log records that start with one of :data:`CHATTER_LINES`."""
 
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(CHATTER_LINES)
 

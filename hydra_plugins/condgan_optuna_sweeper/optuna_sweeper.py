@@ -21,6 +21,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from typing_extensions import override
 
 from condgan.errors import ConfigError
 
@@ -79,6 +80,7 @@ class OptunaSweeper(Sweeper):
         self.hydra_context: HydraContext | None = None
         self.launcher = None
 
+    @override
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
@@ -116,6 +118,7 @@ class OptunaSweeper(Sweeper):
             return 0
         return len(_finished(earlier))
 
+    @override
     def sweep(self, arguments: list[str]) -> list:
         from optuna.trial import TrialState
 
