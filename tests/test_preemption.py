@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import fsspec.implementations.local
@@ -127,11 +128,42 @@ def test_an_exact_resume_after_sigterm_gives_the_uninterrupted_runs_weights_and_
 
     with open_dict(interrupted):
         del interrupted.callbacks.sigterm
-    resumed = train(interrupted)
+    caplog.clear()
+    with warnings.catch_warnings(record=True) as warned, caplog.at_level(logging.INFO):
+        warnings.simplefilter("always")
+        resumed = train(interrupted)
+    assert not [w for w in warned if "ended before the epoch ended" in str(w.message)], "the resume is exact"
+    resuming = [r.getMessage() for r in caplog.records if r.getMessage().startswith("resuming epoch")]
+    assert resuming == (
+        [] if batch is None else ["resuming epoch 1 after its first 3 training batches, in the interrupted run's order"]
+    )
     assert resumed.global_step == trainer.global_step == 3 * (6 + 3)
     for name, value in resumed.lightning_module.state_dict().items():
         assert torch.allclose(value.float(), weights[name].float(), atol=1e-6), name
     assert logged_losses(interrupted) == logged_losses(whole)
+
+
+@pytest.mark.parametrize("model", ["seq2seq_text", "seq2seq_text_to_image"])
+def test_a_sequence_model_resumed_mid_epoch_gives_the_uninterrupted_runs_weights(tmp_path, data_dir, model, caplog):
+    from tests.test_seq2seq import config
+
+    exact = ("trainer.max_epochs=2", "trainer.limit_val_batches=1", "callbacks.model_checkpoint_best=null")
+    whole = train(config(tmp_path / "whole", data_dir, model, *exact))
+    interrupted = config(tmp_path / "interrupted", data_dir, model, *exact, "ckpt_path=auto")
+    with open_dict(interrupted):
+        interrupted.callbacks.sigterm = {"_target_": f"{__name__}.Sigterm", "epoch": 1, "batch": 1}
+    train(interrupted)
+    with open_dict(interrupted):
+        del interrupted.callbacks.sigterm
+    with warnings.catch_warnings(record=True) as warned, caplog.at_level(logging.INFO):
+        warnings.simplefilter("always")
+        resumed = train(interrupted)
+    assert not [w for w in warned if "ended before the epoch ended" in str(w.message)]
+    assert any(r.getMessage().startswith("resuming epoch 1 after its first 2 training batches") for r in caplog.records)
+    assert resumed.global_step == whole.global_step
+    weights = whole.lightning_module.state_dict()
+    for name, value in resumed.lightning_module.state_dict().items():
+        assert torch.equal(value, weights[name]), name
 
 
 def test_ckpt_path_auto_needs_the_last_checkpoint_callback(train_config):

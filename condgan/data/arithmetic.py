@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from typing_extensions import override
 
 from condgan.data.base import TensorImageDataModule
-from condgan.data.batching import EpochBatchSampler
+from condgan.data.batching import EpochBatchSampler, MidEpochResume
 from condgan.data.character_images import BLANK, CHARACTERS, OPERATOR_CHARACTERS, CharacterImages, render_operators
 from condgan.errors import ConfigError
 
@@ -167,7 +167,7 @@ class SeededBatchSampler(EpochBatchSampler):
             yield (self.seed * 1_000_003 + epoch) * 100_003 + number, batch.tolist()
 
 
-class ArithmeticDataModule(L.LightningDataModule):
+class ArithmeticDataModule(MidEpochResume, L.LightningDataModule):
     """The arithmetic queries of report 002 in ``query_form`` / ``answer_form`` ``text`` or ``image``
     (text token rows come in every batch; images only where a form asks for them).
 
@@ -304,7 +304,10 @@ class ArithmeticDataModule(L.LightningDataModule):
         if self.trainer is not None and self.trainer.overfit_batches > 0:
             return DataLoader(StoredOrderBatches(dataset, self.hparams.batch_size, self.hparams.seed), batch_size=None)
         drop_last = shuffle and len(dataset) >= self.hparams.batch_size
-        sampler = SeededBatchSampler(len(dataset), self.hparams.batch_size, shuffle, drop_last, self.hparams.seed)
+        resume_at = self._resume_at if shuffle else None
+        sampler = SeededBatchSampler(
+            len(dataset), self.hparams.batch_size, shuffle, drop_last, self.hparams.seed, resume_at
+        )
         return DataLoader(
             dataset,
             batch_size=None,

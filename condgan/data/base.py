@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from typing_extensions import override
 
 from condgan.data.attributes import thickness_style
-from condgan.data.batching import ConsecutiveBatches, DeviceBatches, EpochBatchSampler
+from condgan.data.batching import ConsecutiveBatches, DeviceBatches, EpochBatchSampler, MidEpochResume
 from condgan.data.statistics import distance_outliers
 from condgan.data.transforms import PREPROCESS_KEYS, BatchAugment, check_settings, preprocess, resize
 from condgan.errors import ConfigError, LabelRangeError
@@ -44,7 +44,7 @@ class TensorBatchDataset(Dataset):
         return self.images[index], self.labels[index]
 
 
-class TensorImageDataModule(L.LightningDataModule, ABC):
+class TensorImageDataModule(MidEpochResume, L.LightningDataModule, ABC):
     """Base of every in-memory dataset: subclasses implement :meth:`load_split`.
 
     The official training split is divided into train/val by ``val_fraction`` with a fixed
@@ -92,7 +92,6 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
         if not 0.0 <= val_fraction < 1.0:
             raise ConfigError(f"{self.name}: data.val_fraction={val_fraction} must lie in [0, 1)")
         self.save_hyperparameters(logger=False)
-        self._resume_at: tuple[int, int] | None = None
         self.augment = BatchAugment(augment)
         if self.augment.settings.get("hflip") and not self.mirrorable:
             raise ConfigError(
@@ -326,21 +325,6 @@ class TensorImageDataModule(L.LightningDataModule, ABC):
             # stays the model's (noise, dropout), so a resumed run draws what an uninterrupted one would
             generator=torch.Generator().manual_seed(self.hparams.seed),
         )
-
-    def state_dict(self) -> dict:
-        """Saved in checkpoints: for one taken mid-epoch, that epoch and its training batches done
-        (empty at an epoch's end, where the next epoch starts from its first batch)."""
-        if self.trainer is None:
-            return {}
-        epochs, batches = self.trainer.fit_loop.epoch_progress.current, self.trainer.fit_loop.epoch_loop.batch_progress
-        if epochs.started <= epochs.processed:
-            return {}
-        # counted over every data-parallel rank's share, which the sampler's one order is cut into
-        return {"epoch": epochs.processed, "batches_done": batches.current.completed * self.trainer.world_size}
-
-    def load_state_dict(self, state: dict) -> None:
-        """A checkpoint taken mid-epoch: the training batches resume after those it had done."""
-        self._resume_at = (state["epoch"], state["batches_done"]) if state else None
 
     @override
     def train_dataloader(self) -> DataLoader | DeviceBatches:

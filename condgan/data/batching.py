@@ -1,9 +1,14 @@
 """How batches are cut from an in-memory split: a batch sampler whose order depends only on
 (seed, epoch), served either through a DataLoader (data on the host) or straight from tensors kept
-on the accelerator (no host-to-device copy per batch)."""
+on the accelerator (no host-to-device copy per batch), and the checkpoint state that resumes an
+interrupted epoch after the batches it had done."""
+
+import logging
 
 import torch
 from torch.utils.data import Dataset, Sampler
+
+log = logging.getLogger(__name__)
 
 
 class EpochBatchSampler(Sampler[list[int]]):
@@ -104,3 +109,35 @@ class ConsecutiveBatches(Dataset):
 
     def __getitem__(self, index: int):
         return self.dataset[slice(index * self.batch_size, (index + 1) * self.batch_size)]
+
+
+class MidEpochResume:
+    """Checkpoint state of a LightningDataModule whose training batches come from an
+    :class:`EpochBatchSampler`: a checkpoint taken mid-epoch records that epoch and its training
+    batches done, and after a resume from it the DataModule's next sampler (built with
+    ``resume_at=self._resume_at``) starts that epoch after them, as the uninterrupted run went on."""
+
+    # read by the training pipeline: Lightning's warning about mid-epoch resumes does not apply
+    resumes_mid_epoch = True
+    _resume_at: tuple[int, int] | None = None
+
+    def state_dict(self) -> dict:
+        """Saved in checkpoints: for one taken mid-epoch, that epoch and its training batches done
+        (empty at an epoch's end, where the next epoch starts from its first batch)."""
+        if self.trainer is None:
+            return {}
+        epochs, batches = self.trainer.fit_loop.epoch_progress.current, self.trainer.fit_loop.epoch_loop.batch_progress
+        if epochs.started <= epochs.processed:
+            return {}
+        # counted over every data-parallel rank's share, which the sampler's one order is cut into
+        return {"epoch": epochs.processed, "batches_done": batches.current.completed * self.trainer.world_size}
+
+    def load_state_dict(self, state: dict) -> None:
+        """A checkpoint taken mid-epoch: the training batches resume after those it had done."""
+        self._resume_at = (state["epoch"], state["batches_done"]) if state else None
+        if state:
+            log.info(
+                "resuming epoch %d after its first %d training batches, in the interrupted run's order",
+                state["epoch"],
+                state["batches_done"],
+            )

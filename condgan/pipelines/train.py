@@ -2,6 +2,7 @@
 
 import logging
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +61,22 @@ def lightning_defaults_left_out(callbacks: list) -> dict[str, bool]:
     return flags
 
 
+# Lightning's warning on a resume from a mid-epoch checkpoint whose dataloader saves no position
+MID_EPOCH_RESUME_WARNING = r"You're resuming from a checkpoint that ended before the epoch ended"
+
+
+@contextmanager
+def mid_epoch_resume_warning_answered(datamodule: L.LightningDataModule) -> Iterator[None]:
+    """Lightning warns that a resume from a mid-epoch checkpoint is unreliable unless the dataloader
+    saves its position; a DataModule that saves it itself (``resumes_mid_epoch``: condgan's, through
+    :class:`~condgan.data.batching.MidEpochResume`) continues the interrupted epoch exactly, so inside
+    the block that warning is dropped for it (and kept for other DataModules)."""
+    with warnings.catch_warnings():
+        if getattr(datamodule, "resumes_mid_epoch", False):
+            warnings.filterwarnings("ignore", message=MID_EPOCH_RESUME_WARNING)
+        yield
+
+
 @contextmanager
 def cpu_threads(count: int | None) -> Iterator[None]:
     """torch computes with ``count`` CPU threads inside the block (its default when None)."""
@@ -101,7 +118,8 @@ def fit(cfg: DictConfig) -> L.Trainer:
     if ckpt_path is not None:
         read_checkpoint(ckpt_path, trust)  # a one-line error for a missing, corrupt or refused file
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trust)
+        with mid_epoch_resume_warning_answered(datamodule):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trust)
     except SIGTERMException:  # Lightning finished the step in progress; LastCheckpoint has saved it
         log_how_to_resume(trainer, last, cfg.paths.output_dir)
         return trainer
