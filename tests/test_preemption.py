@@ -133,6 +133,7 @@ def test_an_exact_resume_after_sigterm_gives_the_uninterrupted_runs_weights_and_
         warnings.simplefilter("always")
         resumed = train(interrupted)
     assert not [w for w in warned if "ended before the epoch ended" in str(w.message)], "the resume is exact"
+    assert not [w for w in warned if "exists and is not empty" in str(w.message)], "it holds what the run resumes"
     resuming = [r.getMessage() for r in caplog.records if r.getMessage().startswith("resuming epoch")]
     assert resuming == (
         [] if batch is None else ["resuming epoch 1 after its first 3 training batches, in the interrupted run's order"]

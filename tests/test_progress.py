@@ -4,6 +4,7 @@ terminal, and one summary line per epoch."""
 import logging
 
 from lightning.pytorch.callbacks import RichProgressBar
+from omegaconf import open_dict
 
 from condgan.callbacks import LineProgressBar, progress_bar
 from condgan.pipelines.train import train
@@ -32,3 +33,28 @@ def test_a_log_gets_a_line_every_n_batches_and_one_summary_per_epoch(train_confi
     summaries = [line for line in lines if " done in " in line]
     assert [line.split(" done")[0] for line in summaries] == ["epoch 0", "epoch 1"]
     assert all("val/fid_domain" in line and "val/cond_acc" in line and "train/d_loss" in line for line in summaries)
+
+
+def test_an_epoch_resumed_midway_is_timed_from_the_resume(train_config, caplog):
+    cfg = train_config(
+        "++callbacks.progress_bar={_target_: condgan.callbacks.progress_bar, every_n_batches: 2, interactive: false}",
+        "trainer.max_epochs=2",
+        "+trainer.limit_train_batches=5",
+        "trainer.limit_val_batches=1",
+        "ckpt_path=auto",
+    )
+    with open_dict(cfg):
+        cfg.callbacks.sigterm = {"_target_": "tests.test_preemption.Sigterm", "epoch": 1, "batch": 1}
+    train(cfg)
+    with open_dict(cfg):
+        del cfg.callbacks.sigterm
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="condgan.callbacks.progress"):
+        train(cfg)
+    lines = [r.getMessage() for r in caplog.records if r.name == "condgan.callbacks.progress"]
+    # epoch 1 resumed after its batches 0 and 1: the line of batch 4 and the summary, both since the resume
+    assert [line.split(" s since the resume")[0].rsplit(" ", 1)[0] for line in lines] == [
+        "epoch 1: batch 4/5,",
+        "epoch 1 done in",
+    ]
+    assert all(0 <= float(line.split(" s since the resume")[0].rsplit(" ", 1)[1]) < 600 for line in lines)

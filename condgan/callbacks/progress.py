@@ -16,7 +16,31 @@ def _numbers(metrics: dict, keys) -> str:
     return ", ".join(f"{key} {float(metrics[key]):.4g}" for key in keys if key in metrics)
 
 
-class LineProgressBar(ProgressBar):
+class EpochClock(L.Callback):
+    """Times the training epoch in progress: from its start, or, in an epoch a run resumed in the
+    middle of (Lightning does not call ``on_train_epoch_start`` for it), from the resume."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoch_start = time.perf_counter()
+        self._resumed_epoch = False
+
+    @override
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._epoch_start = time.perf_counter()
+        self._resumed_epoch = True  # until an epoch starts: then this one was resumed mid-way
+
+    @override
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._epoch_start = time.perf_counter()
+        self._resumed_epoch = False
+
+    def elapsed(self) -> str:
+        """Seconds into the epoch (``... s since the resume`` in a resumed epoch)."""
+        return f"{time.perf_counter() - self._epoch_start:.1f} s" + (" since the resume" if self._resumed_epoch else "")
+
+
+class LineProgressBar(EpochClock, ProgressBar):
     """A progress line through ``logging`` every ``every_n_batches`` training batches (epoch, batch of
     the epoch's total, seconds into the epoch and the losses shown on a progress bar): a log that is
     not a terminal gets a bounded number of lines instead of a bar's redraws."""
@@ -25,7 +49,6 @@ class LineProgressBar(ProgressBar):
         super().__init__()
         self.every_n_batches = every_n_batches
         self.enabled = True
-        self._epoch_start = 0.0
 
     @override
     def disable(self) -> None:
@@ -34,10 +57,6 @@ class LineProgressBar(ProgressBar):
     @override
     def enable(self) -> None:
         self.enabled = True
-
-    @override
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._epoch_start = time.perf_counter()
 
     @override
     def on_train_batch_end(
@@ -49,16 +68,16 @@ class LineProgressBar(ProgressBar):
         metrics = self.get_metrics(trainer, pl_module)
         total = self.total_train_batches
         log.info(
-            "epoch %d: batch %d/%s, %.1f s%s",
+            "epoch %d: batch %d/%s, %s%s",
             trainer.current_epoch,
             done,
             total if total != float("inf") else "?",
-            time.perf_counter() - self._epoch_start,
+            self.elapsed(),
             "; " + _numbers(metrics, sorted(k for k in metrics if k.startswith("train/"))) if metrics else "",
         )
 
 
-class EpochSummary(L.Callback):
+class EpochSummary(EpochClock):
     """One line per epoch in the run's log (``<task>.log``) and console: the epoch, its wall time,
     the last training losses and the validation numbers that rank runs."""
 
@@ -76,22 +95,15 @@ class EpochSummary(L.Callback):
         "val/mse",
     )
 
-    def __init__(self) -> None:
-        self._epoch_start = 0.0
-
-    @override
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._epoch_start = time.perf_counter()
-
     @override
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         numbers = _numbers(trainer.callback_metrics, self.SHOWN)
         log.info(
-            "epoch %d done in %.1f s%s",
+            "epoch %d done in %s%s",
             trainer.current_epoch,
-            time.perf_counter() - self._epoch_start,
+            self.elapsed(),
             f": {numbers}" if numbers else "",
         )
 

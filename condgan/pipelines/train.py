@@ -61,19 +61,27 @@ def lightning_defaults_left_out(callbacks: list) -> dict[str, bool]:
     return flags
 
 
-# Lightning's warning on a resume from a mid-epoch checkpoint whose dataloader saves no position
+# Lightning's warnings that a condgan resume answers: a mid-epoch checkpoint whose dataloader saves no
+# position; a checkpoint folder that is not empty (a resumed run's holds what it resumed from)
 MID_EPOCH_RESUME_WARNING = r"You're resuming from a checkpoint that ended before the epoch ended"
+CHECKPOINT_FOLDER_WARNING = r"Checkpoint directory .* exists and is not empty"
 
 
 @contextmanager
-def mid_epoch_resume_warning_answered(datamodule: L.LightningDataModule) -> Iterator[None]:
-    """Lightning warns that a resume from a mid-epoch checkpoint is unreliable unless the dataloader
-    saves its position; a DataModule that saves it itself (``resumes_mid_epoch``: condgan's, through
-    :class:`~condgan.data.batching.MidEpochResume`) continues the interrupted epoch exactly, so inside
-    the block that warning is dropped for it (and kept for other DataModules)."""
+def resume_warnings_answered(datamodule: L.LightningDataModule, resuming: bool) -> Iterator[None]:
+    """Inside the block, Lightning's warnings that do not apply to this run are dropped:
+
+    - that a resume from a mid-epoch checkpoint is unreliable unless the dataloader saves its
+      position, for a DataModule that saves it itself (``resumes_mid_epoch``: condgan's, through
+      :class:`~condgan.data.batching.MidEpochResume`) and so continues the epoch exactly;
+    - when ``resuming``, that the checkpoint folder is not empty: it holds the run's own checkpoints,
+      and a ModelCheckpoint resumes with the best it had recorded.
+    """
     with warnings.catch_warnings():
         if getattr(datamodule, "resumes_mid_epoch", False):
             warnings.filterwarnings("ignore", message=MID_EPOCH_RESUME_WARNING)
+        if resuming:
+            warnings.filterwarnings("ignore", message=CHECKPOINT_FOLDER_WARNING)
         yield
 
 
@@ -118,7 +126,7 @@ def fit(cfg: DictConfig) -> L.Trainer:
     if ckpt_path is not None:
         read_checkpoint(ckpt_path, trust)  # a one-line error for a missing, corrupt or refused file
     try:
-        with mid_epoch_resume_warning_answered(datamodule):
+        with resume_warnings_answered(datamodule, resuming=ckpt_path is not None):
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trust)
     except SIGTERMException:  # Lightning finished the step in progress; LastCheckpoint has saved it
         log_how_to_resume(trainer, last, cfg.paths.output_dir)
