@@ -64,6 +64,17 @@ def logged_losses(cfg) -> list[tuple]:
     return [(r["step"], r["train/d_loss"], r.get("train/g_loss")) for r in rows if r.get("train/d_loss")]
 
 
+class CtrlC(L.Callback):
+    """Raises KeyboardInterrupt (what Ctrl+C does) after training batch ``batch`` of epoch 0."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if batch_idx == self.batch:
+            raise KeyboardInterrupt
+
+
 class LastCheckpointSpy(L.Callback):
     """Records, at each epoch's start, how many epochs the run folder's last.ckpt holds."""
 
@@ -165,6 +176,22 @@ def test_a_sequence_model_resumed_mid_epoch_gives_the_uninterrupted_runs_weights
     weights = whole.lightning_module.state_dict()
     for name, value in resumed.lightning_module.state_dict().items():
         assert torch.equal(value, weights[name]), name
+
+
+def test_ctrl_c_saves_the_step_in_progress_and_says_how_to_resume(train_config, tmp_path, caplog):
+    cfg = train_config(*EXACT)
+    with open_dict(cfg):
+        cfg.callbacks.ctrl_c = {"_target_": f"{__name__}.CtrlC", "batch": 2}
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as stopped, caplog.at_level(logging.INFO):
+            train(cfg)
+    finally:
+        signal.signal(signal.SIGINT, handler)  # Lightning ignores further Ctrl+C while it shuts down
+    assert stopped.value.code == 1
+    assert read(last_checkpoint(cfg))["global_step"] == 1 + 2 + 1, "batches 0-2 with n_critic=2"
+    [hint] = [r.getMessage() for r in caplog.records if "stopped by" in r.getMessage()]
+    assert hint.startswith("stopped by Ctrl+C at epoch 0: ") and f"ckpt_path=auto hydra.run.dir={tmp_path}" in hint
 
 
 def test_ckpt_path_auto_needs_the_last_checkpoint_callback(train_config):

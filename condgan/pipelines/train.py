@@ -129,8 +129,12 @@ def fit(cfg: DictConfig) -> L.Trainer:
         with resume_warnings_answered(datamodule, resuming=ckpt_path is not None):
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trust)
     except SIGTERMException:  # Lightning finished the step in progress; LastCheckpoint has saved it
-        log_how_to_resume(trainer, last, cfg.paths.output_dir)
+        log_how_to_resume(trainer, last, cfg.paths.output_dir, "SIGTERM")
         return trainer
+    except SystemExit:  # Lightning's exit after Ctrl+C, once LastCheckpoint has saved the step in progress
+        if trainer.interrupted:
+            log_how_to_resume(trainer, last, cfg.paths.output_dir, "Ctrl+C")
+        raise
     if last is not None and last.path.is_file():
         log.info("last checkpoint: %s", last.path)
     if trainer.fast_dev_run:
@@ -138,17 +142,20 @@ def fit(cfg: DictConfig) -> L.Trainer:
     return trainer
 
 
-def log_how_to_resume(trainer: L.Trainer, last: LastCheckpoint | None, run_dir: str) -> None:
-    """The one line a run stopped by SIGTERM ends with (its exit code is 0)."""
+def log_how_to_resume(trainer: L.Trainer, last: LastCheckpoint | None, run_dir: str, cause: str) -> None:
+    """The one line a run stopped by ``cause`` ends with: SIGTERM (its exit code is 0) or Ctrl+C
+    (Lightning's exit code 1)."""
     if last is None:
         log.warning(
-            "stopped by SIGTERM at epoch %d with no last checkpoint (callbacks.model_checkpoint is off)",
+            "stopped by %s at epoch %d with no last checkpoint (callbacks.model_checkpoint is off)",
+            cause,
             trainer.current_epoch,
         )
     else:
         log.warning(
-            "stopped by SIGTERM at epoch %d: %s holds the run; resume it with the same overrides plus "
+            "stopped by %s at epoch %d: %s holds the run; resume it with the same overrides plus "
             "ckpt_path=auto hydra.run.dir=%s",
+            cause,
             trainer.current_epoch,
             last.path,
             run_dir,
