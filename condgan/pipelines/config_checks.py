@@ -73,6 +73,14 @@ def whole_numbers_at_least(low: int) -> tuple[Callable, str]:
     )
 
 
+def epoch_limit() -> tuple[Callable, str]:
+    """Rule: a number of epochs to train, or -1 for none (the time budget stops training)."""
+    return (
+        lambda v: _integer(v) and (v == -1 or v >= 1),
+        "a whole number >= 1, or -1 for no epoch limit (with trainer.max_time)",
+    )
+
+
 def names_from(choices: Iterable[str]) -> tuple[Callable, str]:
     """Rule: a list of distinct names, each one of ``choices``."""
     choices = tuple(choices)
@@ -197,7 +205,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "model.diff_augment.translation": number_in(0, 1),
     "model.diff_augment.cutout": number_in(0, 1),
     "model.diff_augment.*": non_negative_number(),
-    "trainer.max_epochs": integer_at_least(-1),
+    "trainer.max_epochs": epoch_limit(),
     "trainer.min_epochs": optional(integer_at_least(0)),
     "trainer.log_every_n_steps": integer_at_least(0),
     "trainer.precision": precision(),
@@ -236,7 +244,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "eda.outliers_shown": integer_at_least(0),
     "leaderboard.budget_s": (lambda v: _number(v) and v > 0, "the training seconds per entry (> 0)"),
     "leaderboard.grace_s": non_negative_number(),
-    "leaderboard.max_epochs": integer_at_least(-1),
+    "leaderboard.max_epochs": epoch_limit(),
     "leaderboard.checkpoint": one_of(("best", "last")),
     "leaderboard.reuse_runs": boolean(),
     # make bench
