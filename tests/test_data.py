@@ -1,6 +1,7 @@
 """DataModules read the real on-disk formats, orient and label images right, and fail clearly."""
 
 import gzip
+import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,18 @@ def test_missing_files_offline_give_one_line_advice(tmp_path):
     assert "\n" not in message
     assert "train-images-idx3-ubyte[.gz]" in message and "train-labels-idx1-ubyte[.gz]" in message
     assert "data.root" in message and "data.download=true" in message
+
+
+def test_a_failed_download_says_why_and_does_not_advise_the_setting_already_on(tmp_path, monkeypatch):
+    def unreachable(self, train):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(FashionMNISTDataModule, "download_split", unreachable)
+    with pytest.raises(DatasetNotFoundError) as err:
+        idx_module(FashionMNISTDataModule, tmp_path / "empty", download=True).prepare_data()
+    message = str(err.value)
+    assert "download failed: URLError: <urlopen error Name or service not known>" in message
+    assert "run again where the download can reach the internet" in message and "data.download=true" not in message
 
 
 def test_labels_outside_num_classes_are_rejected(tmp_path):

@@ -72,7 +72,12 @@ class FileDataModule(TensorImageDataModule):
         return DatasetNotFoundError(
             f"{self.name}: dataset files not found: {files} (looked in {looked}; {reason}). "
             f"Put the files from {self.source_hint} in {self.hparams.root} and set data.root to that "
-            "folder, or set data.download=true on a machine with internet."
+            "folder, or "
+            + (
+                "run again where the download can reach the internet."
+                if self.hparams.download
+                else "set data.download=true on a machine with internet."
+            )
         )
 
     @override
