@@ -6,8 +6,9 @@ import torch
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader, TensorDataset
 
-from condgan.errors import LabelRangeError
+from condgan.errors import ConfigError, LabelRangeError
 from condgan.models import CGAN, load_generative_model
+from condgan.nets.cdcgan import dcgan_stages
 from condgan.nets.cgan import CGANDiscriminator, CGANGenerator
 from condgan.nets.init import init_weights
 
@@ -35,6 +36,10 @@ def test_networks_reject_bad_arguments():
         CGANGenerator(label_sizes=2, channels=1, image_size=30, noise_dim=8)
     with pytest.raises(ValueError, match="unknown label_mode"):
         CGANDiscriminator(label_sizes=2, channels=1, image_size=28, label_mode="add")
+    assert [dcgan_stages(size) for size in (24, 28, 32, 48, 64)] == [(2, 6), (2, 7), (3, 4), (3, 6), (4, 4)]
+    for size in (25, 50, 4):  # odd; halves to 25 (a 25x25 start from 1x1); no stride-2 stage left
+        with pytest.raises(ConfigError, match=f"3 <= s <= 7 and k >= 1, got {size}"):
+            dcgan_stages(size)
 
 
 def test_multiplicative_discriminator_gate_starts_as_identity():

@@ -26,7 +26,7 @@ def dcgan_stages(image_size: int) -> tuple[int, int]:
     stages, size = 0, image_size
     while size > 7 and size % 2 == 0:
         stages, size = stages + 1, size // 2
-    if stages == 0 or size < 3:
+    if stages == 0 or not 3 <= size <= 7:
         raise ConfigError(
             f"cdcgan needs an image_size of the form s * 2**k with 3 <= s <= 7 and k >= 1, got {image_size}"
         )
