@@ -59,6 +59,26 @@ class Sigterm(L.Callback):
             os.kill(os.getpid(), signal.SIGTERM)
 
 
+def train_until_sigterm(cfg, epoch: int, batch: int | None) -> None:
+    """``train(cfg)`` stopped by SIGTERM after batch ``batch`` of epoch ``epoch`` (at its end when
+    None); ``cfg`` is left as it was, ready to resume."""
+    with open_dict(cfg):
+        cfg.callbacks.sigterm = {"_target_": f"{__name__}.Sigterm", "epoch": epoch, "batch": batch}
+    try:
+        train(cfg)
+    finally:
+        with open_dict(cfg):
+            del cfg.callbacks.sigterm
+
+
+def resumed_with_warnings(cfg) -> tuple[L.Trainer, list[str]]:
+    """``train(cfg)`` and the messages of every warning it raised."""
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        trainer = train(cfg)
+    return trainer, [str(w.message) for w in warned]
+
+
 def logged_losses(cfg) -> list[tuple]:
     rows = csv.DictReader(open(Path(cfg.paths.output_dir) / "csv" / "metrics.csv"))
     return [(r["step"], r["train/d_loss"], r.get("train/g_loss")) for r in rows if r.get("train/d_loss")]
@@ -130,21 +150,17 @@ def test_an_exact_resume_after_sigterm_gives_the_uninterrupted_runs_weights_and_
     with open_dict(interrupted):
         interrupted.paths.output_dir = str(tmp_path / "interrupted")
         interrupted.ckpt_path = "auto"  # nothing to resume yet: a fresh start
-        interrupted.callbacks.sigterm = {"_target_": f"{__name__}.Sigterm", "epoch": 1, "batch": batch}
     with caplog.at_level(logging.INFO):
-        train(interrupted)
+        train_until_sigterm(interrupted, 1, batch)
     # 6 batches an epoch, n_critic=2: 9 optimiser steps; batches 0-2 of epoch 1: 1 + 2 + 1
     assert read(last_checkpoint(interrupted))["global_step"] == steps_done
     assert any("ckpt_path=auto" in r.getMessage() and "stopped by SIGTERM" in r.getMessage() for r in caplog.records)
 
-    with open_dict(interrupted):
-        del interrupted.callbacks.sigterm
     caplog.clear()
-    with warnings.catch_warnings(record=True) as warned, caplog.at_level(logging.INFO):
-        warnings.simplefilter("always")
-        resumed = train(interrupted)
-    assert not [w for w in warned if "ended before the epoch ended" in str(w.message)], "the resume is exact"
-    assert not [w for w in warned if "exists and is not empty" in str(w.message)], "it holds what the run resumes"
+    with caplog.at_level(logging.INFO):
+        resumed, warned = resumed_with_warnings(interrupted)
+    assert not [w for w in warned if "ended before the epoch ended" in w], "the resume is exact"
+    assert not [w for w in warned if "exists and is not empty" in w], "it holds what the run resumes"
     resuming = [r.getMessage() for r in caplog.records if r.getMessage().startswith("resuming epoch")]
     assert resuming == (
         [] if batch is None else ["resuming epoch 1 after its first 3 training batches, in the interrupted run's order"]
@@ -162,15 +178,10 @@ def test_a_sequence_model_resumed_mid_epoch_gives_the_uninterrupted_runs_weights
     exact = ("trainer.max_epochs=2", "trainer.limit_val_batches=1", "callbacks.model_checkpoint_best=null")
     whole = train(config(tmp_path / "whole", data_dir, model, *exact))
     interrupted = config(tmp_path / "interrupted", data_dir, model, *exact, "ckpt_path=auto")
-    with open_dict(interrupted):
-        interrupted.callbacks.sigterm = {"_target_": f"{__name__}.Sigterm", "epoch": 1, "batch": 1}
-    train(interrupted)
-    with open_dict(interrupted):
-        del interrupted.callbacks.sigterm
-    with warnings.catch_warnings(record=True) as warned, caplog.at_level(logging.INFO):
-        warnings.simplefilter("always")
-        resumed = train(interrupted)
-    assert not [w for w in warned if "ended before the epoch ended" in str(w.message)]
+    train_until_sigterm(interrupted, 1, 1)
+    with caplog.at_level(logging.INFO):
+        resumed, warned = resumed_with_warnings(interrupted)
+    assert not [w for w in warned if "ended before the epoch ended" in w]
     assert any(r.getMessage().startswith("resuming epoch 1 after its first 2 training batches") for r in caplog.records)
     assert resumed.global_step == whole.global_step
     weights = whole.lightning_module.state_dict()

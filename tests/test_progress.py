@@ -4,10 +4,10 @@ terminal, and one summary line per epoch."""
 import logging
 
 from lightning.pytorch.callbacks import RichProgressBar
-from omegaconf import open_dict
 
 from condgan.callbacks import LineProgressBar, progress_bar
 from condgan.pipelines.train import train
+from tests.test_preemption import train_until_sigterm
 
 
 def test_the_bar_is_rich_in_a_terminal_and_plain_lines_elsewhere():
@@ -43,11 +43,7 @@ def test_an_epoch_resumed_midway_is_timed_from_the_resume(train_config, caplog):
         "trainer.limit_val_batches=1",
         "ckpt_path=auto",
     )
-    with open_dict(cfg):
-        cfg.callbacks.sigterm = {"_target_": "tests.test_preemption.Sigterm", "epoch": 1, "batch": 1}
-    train(cfg)
-    with open_dict(cfg):
-        del cfg.callbacks.sigterm
+    train_until_sigterm(cfg, 1, 1)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="condgan.callbacks.progress"):
         train(cfg)

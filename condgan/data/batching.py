@@ -117,8 +117,6 @@ class MidEpochResume:
     batches done, and after a resume from it the DataModule's next sampler (built with
     ``resume_at=self._resume_at``) starts that epoch after them, as the uninterrupted run went on."""
 
-    # read by the training pipeline: Lightning's warning about mid-epoch resumes does not apply
-    resumes_mid_epoch = True
     _resume_at: tuple[int, int] | None = None
 
     def state_dict(self) -> dict:

@@ -2,7 +2,6 @@
 
 import logging
 import sys
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,10 +14,12 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from condgan.callbacks import DomainMetricsCallback, LastCheckpoint, best_score
+from condgan.data.batching import MidEpochResume
 from condgan.errors import ConfigError
 from condgan.models.checkpoint import read_checkpoint
 from condgan.pipelines.common import CONFIG_DIR, instantiate_all, reporting_config_errors, reporting_user_errors
 from condgan.pipelines.config_checks import check_config
+from condgan.utils.quiet_logs import resume_warnings_answered
 
 log = logging.getLogger(__name__)
 
@@ -59,30 +60,6 @@ def lightning_defaults_left_out(callbacks: list) -> dict[str, bool]:
     if not any(isinstance(cb, ModelSummary) for cb in callbacks):
         flags["enable_model_summary"] = False
     return flags
-
-
-# Lightning's warnings that a condgan resume answers: a mid-epoch checkpoint whose dataloader saves no
-# position; a checkpoint folder that is not empty (a resumed run's holds what it resumed from)
-MID_EPOCH_RESUME_WARNING = r"You're resuming from a checkpoint that ended before the epoch ended"
-CHECKPOINT_FOLDER_WARNING = r"Checkpoint directory .* exists and is not empty"
-
-
-@contextmanager
-def resume_warnings_answered(datamodule: L.LightningDataModule, resuming: bool) -> Iterator[None]:
-    """Inside the block, Lightning's warnings that do not apply to this run are dropped:
-
-    - that a resume from a mid-epoch checkpoint is unreliable unless the dataloader saves its
-      position, for a DataModule that saves it itself (``resumes_mid_epoch``: condgan's, through
-      :class:`~condgan.data.batching.MidEpochResume`) and so continues the epoch exactly;
-    - when ``resuming``, that the checkpoint folder is not empty: it holds the run's own checkpoints,
-      and a ModelCheckpoint resumes with the best it had recorded.
-    """
-    with warnings.catch_warnings():
-        if getattr(datamodule, "resumes_mid_epoch", False):
-            warnings.filterwarnings("ignore", message=MID_EPOCH_RESUME_WARNING)
-        if resuming:
-            warnings.filterwarnings("ignore", message=CHECKPOINT_FOLDER_WARNING)
-        yield
 
 
 @contextmanager
@@ -126,7 +103,7 @@ def fit(cfg: DictConfig) -> L.Trainer:
     if ckpt_path is not None:
         read_checkpoint(ckpt_path, trust)  # a one-line error for a missing, corrupt or refused file
     try:
-        with resume_warnings_answered(datamodule, resuming=ckpt_path is not None):
+        with resume_warnings_answered(isinstance(datamodule, MidEpochResume), resuming=ckpt_path is not None):
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trust)
     except SIGTERMException:  # Lightning finished the step in progress; LastCheckpoint has saved it
         log_how_to_resume(trainer, last, cfg.paths.output_dir, "SIGTERM")

@@ -1,8 +1,10 @@
 """Third-party start-up chatter that tells a user nothing they can act on, filtered from the console
-and the run's log; real warnings stay."""
+and the run's log, and Lightning's warnings that a condgan resume answers; real warnings stay."""
 
 import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from typing_extensions import override
 
@@ -16,6 +18,10 @@ CHATTER_LINES = (
 CHATTER_WARNINGS = (
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # Lightning's use of a torch API
 )
+# Lightning's warnings on a resume: from a mid-epoch checkpoint whose dataloader saves no position;
+# into a checkpoint folder that is not empty
+MID_EPOCH_RESUME_WARNING = r"You're resuming from a checkpoint that ended before the epoch ended"
+CHECKPOINT_FOLDER_WARNING = r"Checkpoint directory .* exists and is not empty"
 LIGHTNING_LOGGERS = (
     "lightning.pytorch.utilities.rank_zero",
     "lightning.fabric.utilities.rank_zero",
@@ -39,3 +45,21 @@ def quiet_third_party_chatter() -> None:
             logger.addFilter(ChatterFilter())
     for message in CHATTER_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
+
+
+@contextmanager
+def resume_warnings_answered(saves_epoch_position: bool, resuming: bool) -> Iterator[None]:
+    """Inside the block, Lightning's resume warnings that do not apply to this run are dropped:
+
+    - that a resume from a mid-epoch checkpoint is unreliable unless the dataloader saves its
+      position, for data that saves it itself (``saves_epoch_position``: condgan's DataModules,
+      :class:`~condgan.data.batching.MidEpochResume`) and so continues the epoch exactly;
+    - when ``resuming``, that the checkpoint folder is not empty: it holds the run's own checkpoints,
+      and a ModelCheckpoint resumes with the best it had recorded.
+    """
+    with warnings.catch_warnings():
+        if saves_epoch_position:
+            warnings.filterwarnings("ignore", message=MID_EPOCH_RESUME_WARNING)
+        if resuming:
+            warnings.filterwarnings("ignore", message=CHECKPOINT_FOLDER_WARNING)
+        yield
