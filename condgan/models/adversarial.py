@@ -378,7 +378,7 @@ class AdversarialModule(GenerativeModule):
         fake_out, fake_aux = self.discriminate(fake_seen, labels)
         d_terms = self.discriminator_terms(real_seen, fake_seen, labels, real_aux, fake_aux)
         d_loss = self.discriminator_loss(real_out, fake_out)
-        self._step(opt_d, d_loss + sum(d_terms.values()), self.count("discriminator_steps"), schedule)
+        self._step(opt_d, sum(d_terms.values(), d_loss), self.count("discriminator_steps"), schedule)
         self.discriminator_steps.add_(1)
         if self.clip_value is not None:
             with torch.no_grad():
@@ -397,7 +397,7 @@ class AdversarialModule(GenerativeModule):
                 g_out, g_aux = self.discriminate(self.diff_augment(fake), labels)
                 g_loss = self.generator_loss(g_out)
                 g_terms = self.generator_terms(real, fake, labels, g_aux)
-                self._step(opt_g, g_loss + sum(g_terms.values()), self.count("generator_steps"), schedule)
+                self._step(opt_g, sum(g_terms.values(), g_loss), self.count("generator_steps"), schedule)
             finally:
                 self._freeze_discriminator(False)
             self.generator_steps.add_(1)
