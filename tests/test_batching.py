@@ -70,6 +70,14 @@ def test_training_with_device_resident_data_runs(train_config):
     assert type(trainer.train_dataloader).__name__ == "DeviceBatches"
 
 
+def test_a_batch_already_on_the_device_passes_through_and_others_are_moved(tmp_path):
+    dm = GlyphsDataModule(str(tmp_path), num_classes=26, channels=1, image_size=28, samples_per_class=2)
+    batch = (torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.arange(4))
+    assert dm.transfer_batch_to_device(batch, torch.device("cpu"), 0) is batch
+    moved = dm.transfer_batch_to_device(batch, torch.device("meta"), 0)
+    assert [part.device.type for part in moved] == ["meta", "meta"]
+
+
 def test_evaluation_batches_are_padded_so_every_rank_gets_the_same_number():
     images, labels = torch.zeros(5, 1, 2, 2, dtype=torch.uint8), torch.arange(5)
     shards = [
