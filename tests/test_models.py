@@ -11,6 +11,7 @@ from condgan.models import CGAN, load_generative_model
 from condgan.nets.cdcgan import dcgan_stages
 from condgan.nets.cgan import CGANDiscriminator, CGANGenerator
 from condgan.nets.init import init_weights
+from condgan.nets.labels import LabelEmbedding, label_weights
 
 
 def make_cgan(train_config, *overrides) -> CGAN:
@@ -47,6 +48,19 @@ def test_multiplicative_discriminator_gate_starts_as_identity():
     images = torch.rand(1, 1, 28, 28).repeat(3, 1, 1, 1)
     logits = d(images, torch.arange(3))
     assert torch.allclose(logits, logits[:1].expand(3))
+
+
+def test_label_embedding_looks_up_a_class_and_sums_one_row_per_attribute():
+    classes = LabelEmbedding(4, 3)
+    labels = torch.tensor([2, 0, 3])
+    assert torch.equal(classes(labels), classes.weight[labels])
+    assert torch.equal(classes(labels[:, None]), classes.weight[labels])
+    assert torch.equal(classes(label_weights(labels, 4)), classes.weight[labels])
+    styled = LabelEmbedding([4, 2], 3)
+    rows = torch.tensor([[2, 1], [0, 0]])
+    expected = styled.weight[rows[:, 0]] + styled.weight[4 + rows[:, 1]]
+    assert torch.equal(styled(rows), expected)
+    torch.testing.assert_close(styled(label_weights(rows, [4, 2])), expected)
 
 
 @pytest.mark.parametrize("label_mode", ["multiply", "concat"])

@@ -50,8 +50,9 @@ class LabelEmbedding(nn.Embedding):
     def forward(self, labels: torch.Tensor) -> torch.Tensor:
         if labels.is_floating_point():
             return labels.to(self.weight.dtype) @ self.weight
-        columns = labels[:, None] if labels.dim() == 1 else labels
-        return F.embedding(columns + self.offsets[: columns.shape[1]], self.weight).sum(1)
+        if labels.dim() == 1 or labels.shape[1] == 1:  # the class alone: one lookup, no offset or sum
+            return F.embedding(labels.reshape(-1), self.weight)
+        return F.embedding(labels + self.offsets[: labels.shape[1]], self.weight).sum(1)
 
 
 def check_label_mode(label_mode: str) -> str:
