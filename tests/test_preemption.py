@@ -22,6 +22,7 @@ from condgan.callbacks import LastCheckpoint
 from condgan.errors import ConfigError
 from condgan.pipelines.train import resume_path, train
 from tests.conftest import FAST, REPO
+from tests.test_seq2seq import config as seq2seq_config
 
 EXACT = (
     "model=cgan",
@@ -173,11 +174,9 @@ def test_an_exact_resume_after_sigterm_gives_the_uninterrupted_runs_weights_and_
 
 @pytest.mark.parametrize("model", ["seq2seq_text", "seq2seq_text_to_image"])
 def test_a_sequence_model_resumed_mid_epoch_gives_the_uninterrupted_runs_weights(tmp_path, data_dir, model, caplog):
-    from tests.test_seq2seq import config
-
     exact = ("trainer.max_epochs=2", "trainer.limit_val_batches=1", "callbacks.model_checkpoint_best=null")
-    whole = train(config(tmp_path / "whole", data_dir, model, *exact))
-    interrupted = config(tmp_path / "interrupted", data_dir, model, *exact, "ckpt_path=auto")
+    whole = train(seq2seq_config(tmp_path / "whole", data_dir, model, *exact))
+    interrupted = seq2seq_config(tmp_path / "interrupted", data_dir, model, *exact, "ckpt_path=auto")
     train_until_sigterm(interrupted, 1, 1)
     with caplog.at_level(logging.INFO):
         resumed, warned = resumed_with_warnings(interrupted)

@@ -242,7 +242,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "eda.outlier_std": positive_number(),
     "eda.samples_per_class": integer_at_least(1),
     "eda.outliers_shown": integer_at_least(0),
-    "leaderboard.budget_s": (lambda v: _number(v) and v > 0, "the training seconds per entry (> 0)"),
+    "leaderboard.budget_s": (positive_number()[0], "the training seconds per entry (> 0)"),
     "leaderboard.grace_s": non_negative_number(),
     "leaderboard.max_epochs": epoch_limit(),
     "leaderboard.checkpoint": one_of(("best", "last")),
