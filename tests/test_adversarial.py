@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from condgan.errors import ConfigError
 from condgan.models import losses
+from condgan.models.adversarial import batch_independent
 
 
 def fit(
@@ -226,6 +227,57 @@ def test_generator_step_computes_no_gradients_for_the_discriminator(train_config
     fit(model, batches=3)
     assert len(grads) == 3 * per_backward, "D's gradients were computed in G's steps too"
     assert all(param.requires_grad for param in model.discriminator.parameters())
+
+
+@pytest.mark.parametrize(
+    "overrides,joint",
+    [
+        ((), True),  # conv, dropout
+        (("model=cgan_mlp",), True),
+        (("model=acgan",), True),  # with the class head
+        (("model=cdcgan",), False),  # batch norm: statistics over the batch
+        (("model=projgan",), False),  # spectral norm: a power iteration per forward
+        (("model.compile={}",), False),  # a compiled D keeps one batch shape
+    ],
+)
+def test_a_batch_independent_discriminator_sees_real_and_fake_images_in_one_forward(train_config, overrides, joint):
+    """Stacked, real and fake images take one forward of D and give what two forwards give (dropout
+    off to compare values); D's gradients from the loss are the same too."""
+    model = instantiate(train_config(*overrides).model)
+    assert model._joint_discriminator is joint
+    if not joint:
+        return
+    model.discriminator.apply(lambda m: m.eval() if isinstance(m, nn.Dropout) else None)
+    forwards = []
+    model.discriminator.register_forward_pre_hook(lambda *_: forwards.append(1))  # after the survey in build
+    real, fake = torch.rand(2, 6, 1, 28, 28) * 2 - 1
+    labels = torch.randint(model.num_classes, (6,))
+    gradients = {}
+    for joint_pass in (True, False):
+        model._joint_discriminator = joint_pass
+        forwards.clear()
+        model.discriminator.zero_grad(set_to_none=True)
+        real_out, real_aux, fake_out, fake_aux = model.discriminate_pair(real, fake, labels)
+        assert len(forwards) == (1 if joint_pass else 2)
+        model.discriminator_loss(real_out, fake_out).backward()
+        gradients[joint_pass] = [param.grad.clone() for param in model.discriminator.parameters()]
+        if joint_pass:
+            separate = (*model.discriminate(real, labels), *model.discriminate(fake, labels))
+            for got, expected in zip((real_out, real_aux, fake_out, fake_aux), separate):
+                assert (got is None) == (expected is None)
+                assert got is None or torch.allclose(got, expected, atol=1e-6)
+            assert (real_aux is None) == (model.aux_weight == 0)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(gradients[True], gradients[False]))
+
+
+def test_discriminators_with_batch_statistics_state_or_hooks_are_not_batch_independent():
+    assert batch_independent(nn.Sequential(nn.Conv2d(1, 4, 3), nn.LeakyReLU(), nn.Dropout(0.2)))
+    assert not batch_independent(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4)))
+    assert not batch_independent(nn.Sequential(nn.utils.parametrizations.spectral_norm(nn.Linear(4, 4))))
+    assert not batch_independent(nn.Sequential(nn.utils.spectral_norm(nn.Linear(4, 4))))  # the hook-based one
+    hooked = nn.Linear(4, 4)
+    hooked.register_forward_hook(lambda *_: None)
+    assert not batch_independent(hooked)
 
 
 def test_without_penalty_terms_each_step_backpropagates_the_logged_loss_itself(train_config):

@@ -13,6 +13,7 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.utils import parametrize
 from typing_extensions import override
 
 from condgan.data.statistics import class_column
@@ -34,6 +35,20 @@ SCHEDULES = ("linear", "cosine")
 PENALTY_LOGS = ("train/d_gp", "train/d_r1")
 # the losses the progress bar shows
 SHOWN_LOSSES = ("train/d_loss", "train/g_loss")
+
+
+def batch_independent(net: nn.Module) -> bool:
+    """Whether ``net``'s output for an image depends on that image alone and a training forward
+    changes nothing in the net, so that one forward over two batches stacked equals a forward over
+    each: no batch norm (statistics over the batch, running averages), no parametrisation and no
+    forward hook (spectral norm's power iteration runs in every training forward)."""
+    return not any(
+        isinstance(module, _BatchNorm)
+        or parametrize.is_parametrized(module)
+        or module._forward_pre_hooks
+        or module._forward_hooks
+        for module in net.modules()
+    )
 
 
 def schedule_factor(schedule: Mapping, progress: float) -> float:
@@ -227,7 +242,7 @@ class AdversarialModule(GenerativeModule):
             )
         self.generator = generator
         self.discriminator = discriminator
-        self._trainable_discriminator = [param for param in discriminator.parameters() if param.requires_grad]
+        self._survey_discriminator()
         self._buffer_modules = []
         if self.ema_decay is not None or self.ema_half_life is not None:
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
@@ -238,6 +253,13 @@ class AdversarialModule(GenerativeModule):
                 for ema_module, live_module in zip(self.generator_ema.modules(), generator.modules())
                 if not isinstance(ema_module, _BatchNorm) and next(ema_module.buffers(recurse=False), None) is not None
             ]
+
+    def _survey_discriminator(self) -> None:
+        """Note D's trainable parameters (frozen around G's step) and whether it takes real and fake
+        images in one forward (:meth:`discriminate_pair`): where it is :func:`batch_independent` and
+        not compiled (a compiled D would see a second batch shape and recompile for dynamic shapes)."""
+        self._trainable_discriminator = [param for param in self.discriminator.parameters() if param.requires_grad]
+        self._joint_discriminator = batch_independent(self.discriminator) and self.compile_options is None
 
     @override
     def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -260,6 +282,19 @@ class AdversarialModule(GenerativeModule):
         """D's adversarial output per image, and its class logits with ``aux_weight`` (else None)."""
         out = self.discriminator(images, labels)
         return (out[:, 0], out[:, 1:]) if self.aux_weight else (out, None)
+
+    def discriminate_pair(
+        self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+        """:meth:`discriminate` of real and of fake images with the same labels: (real output, real
+        class logits, fake output, fake class logits). When D is :func:`batch_independent`, one
+        forward over both stacked (half the kernels of two, each over twice the rows), else two."""
+        if not self._joint_discriminator:
+            return (*self.discriminate(real, labels), *self.discriminate(fake, labels))
+        out, aux = self.discriminate(torch.cat([real, fake]), torch.cat([labels, labels]))
+        n = len(real)
+        real_aux, fake_aux = (None, None) if aux is None else (aux[:n], aux[n:])
+        return out[:n], real_aux, out[n:], fake_aux
 
     def _adversarial_output(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.discriminate(images, labels)[0]
@@ -374,8 +409,7 @@ class AdversarialModule(GenerativeModule):
             fake = self.generator(noise, labels)
 
         real_seen, fake_seen = self.diff_augment(real), self.diff_augment(fake.detach())
-        real_out, real_aux = self.discriminate(real_seen, labels)
-        fake_out, fake_aux = self.discriminate(fake_seen, labels)
+        real_out, real_aux, fake_out, fake_aux = self.discriminate_pair(real_seen, fake_seen, labels)
         d_terms = self.discriminator_terms(real_seen, fake_seen, labels, real_aux, fake_aux)
         d_loss = self.discriminator_loss(real_out, fake_out)
         self._step(opt_d, sum(d_terms.values(), d_loss), self.count("discriminator_steps"), schedule)
@@ -485,7 +519,7 @@ class AdversarialModule(GenerativeModule):
         super().on_train_start()
         self._graphed = None
         self._plain_steps = plain_optimizer_steps(self.trainer, self)
-        self._trainable_discriminator = [param for param in self.discriminator.parameters() if param.requires_grad]
+        self._survey_discriminator()
         if not self.cuda_graph:
             return
         if self.device.type != "cuda":
