@@ -256,3 +256,26 @@ def test_the_concurrent_launcher_runs_trials_of_a_sweep_at_the_same_time(tmp_pat
     assert all((sweep / trial / "checkpoints" / "last.ckpt").is_file() for trial in ("0", "1"))
     (start_a, end_a), (start_b, end_b) = log_span(sweep / "0" / "debug.log"), log_span(sweep / "1" / "debug.log")
     assert start_a < end_b and start_b < end_a, "the two trials overlapped in time"
+
+
+def test_without_a_gpu_the_entry_points_keep_torchs_gpu_check_from_loading_nvml_each_time(monkeypatch):
+    """Under Lightning's PYTORCH_NVML_BASED_CUDA_CHECK=1 a GPU-less CUDA build of torch loads NVML on
+    every availability check (each Adam step makes one); with CUDA_VISIBLE_DEVICES empty it does
+    not. A user's own CUDA_VISIBLE_DEVICES is kept."""
+    import torch
+
+    from condgan.utils.gpu_probe import hide_absent_gpus
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    if not torch.backends.cuda.is_built() or torch.cuda.is_available():
+        pytest.skip("needs a CUDA build of torch on a machine without a GPU")
+    loads = []
+    monkeypatch.setattr(torch.cuda, "_raw_device_count_nvml", lambda: loads.append(1) or -1)
+    torch.cuda.is_available()
+    assert loads, "each check loads NVML"
+    assert hide_absent_gpus() and os.environ["CUDA_VISIBLE_DEVICES"] == ""
+    loads.clear()
+    assert not any(torch.cuda.is_available() for _ in range(3)) and not loads
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    assert not hide_absent_gpus() and os.environ["CUDA_VISIBLE_DEVICES"] == "0"

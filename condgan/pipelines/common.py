@@ -26,6 +26,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from condgan.errors import CondganError, ConfigError
 from condgan.pipelines.config_checks import check_group_choices, visible_cuda_gpus
+from condgan.utils.gpu_probe import hide_absent_gpus
 from condgan.utils.quiet_logs import quiet_third_party_chatter
 from condgan.utils.resolvers import register_resolvers
 
@@ -33,6 +34,7 @@ from condgan.utils.resolvers import register_resolvers
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 register_resolvers()
 quiet_third_party_chatter()
+hide_absent_gpus()
 
 
 def resolve_device(name: str) -> torch.device:
