@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 
+from condgan.utils.gpu_probe import hide_absent_gpus
 from tests.conftest import QUIET
 
 REPO = Path(__file__).resolve().parents[1]
@@ -262,10 +264,6 @@ def test_without_a_gpu_the_entry_points_keep_torchs_gpu_check_from_loading_nvml_
     """Under Lightning's PYTORCH_NVML_BASED_CUDA_CHECK=1 a GPU-less CUDA build of torch loads NVML on
     every availability check (each Adam step makes one); with CUDA_VISIBLE_DEVICES empty it does
     not. A user's own CUDA_VISIBLE_DEVICES is kept."""
-    import torch
-
-    from condgan.utils.gpu_probe import hide_absent_gpus
-
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     if not torch.backends.cuda.is_built() or torch.cuda.is_available():
