@@ -9,8 +9,14 @@ from condgan.errors import ConfigError
 
 
 def _bce(real: torch.Tensor, fake: torch.Tensor, real_label: float) -> torch.Tensor:
-    real_loss = F.binary_cross_entropy_with_logits(real, torch.full_like(real, real_label))
-    return 0.5 * (real_loss + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+    """The mean of the two BCE means (real against ``real_label``, fake against 0), as one BCE over
+    both stacked, which for batches of one size is the same number with half the kernels."""
+    if real.shape != fake.shape:
+        raise ValueError(f"D's outputs on real {tuple(real.shape)} and fake {tuple(fake.shape)} images differ in shape")
+    logits = torch.cat([real, fake]).float()
+    targets = torch.zeros_like(logits)
+    targets[: len(real)].fill_(real_label)
+    return F.binary_cross_entropy_with_logits(logits, targets)
 
 
 def _hinge(real: torch.Tensor, fake: torch.Tensor, real_label: float) -> torch.Tensor:
@@ -27,7 +33,8 @@ def _lsgan(real: torch.Tensor, fake: torch.Tensor, real_label: float) -> torch.T
 
 _DISCRIMINATOR: dict[str, Callable] = {"bce": _bce, "hinge": _hinge, "wasserstein": _wasserstein, "lsgan": _lsgan}
 _GENERATOR: dict[str, Callable] = {
-    "bce": lambda fake: F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake)),
+    # BCE against 1 is -log(sigmoid): the same number without a target tensor and its kernels
+    "bce": lambda fake: -F.logsigmoid(fake.float()).mean(),
     "hinge": lambda fake: -fake.mean(),
     "wasserstein": lambda fake: -fake.mean(),
     "lsgan": lambda fake: 0.5 * (fake - 1.0).pow(2).mean(),
