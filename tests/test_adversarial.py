@@ -1,5 +1,6 @@
 """Mechanisms of the shared adversarial base: losses, penalties, clipping, EMA, n_critic, schedules."""
 
+import contextlib
 import math
 
 import lightning as L
@@ -8,11 +9,12 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader, TensorDataset
 
 from condgan.errors import ConfigError
 from condgan.models import losses
-from condgan.models.adversarial import batch_independent
+from condgan.models.adversarial import batch_independent, shared_weight_casts
 
 
 def fit(
@@ -251,6 +253,67 @@ def test_generator_step_computes_no_gradients_for_the_discriminator(train_config
     fit(model, batches=3)
     assert len(grads) == 3 * per_backward, "D's gradients were computed in G's steps too"
     assert all(param.requires_grad for param in model.discriminator.parameters())
+
+
+class WeightCasts(TorchDispatchMode):
+    """Counts dtype casts (``aten._to_copy``) of the given tensors' storage."""
+
+    def __init__(self, tensors) -> None:
+        super().__init__()
+        self.storage, self.count = {t.data_ptr() for t in tensors}, 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._to_copy.default and args[0].data_ptr() in self.storage:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_discriminators_forwards_in_its_step_cast_its_weights_once_under_autocast(train_config):
+    """Lightning's autocast keeps no cast cache; within D's step, D's two forwards (batch norm: real
+    and fake apart) share one bf16 copy of each weight: the same outputs, and the same gradients
+    to bf16 rounding."""
+    model = instantiate(train_config("model=cdcgan").model)
+    real, fake = torch.rand(2, 4, 1, 28, 28) * 2 - 1
+    labels = torch.randint(model.num_classes, (4,))
+    results = {}
+    for shared in (False, True):
+        torch.manual_seed(0)
+        model.discriminator.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
+            with WeightCasts(model.discriminator.parameters()) as casts:
+                with shared_weight_casts("cpu") if shared else contextlib.nullcontext():
+                    real_out, _, fake_out, _ = model.discriminate_pair(real, fake, labels)
+            model.discriminator_loss(real_out, fake_out).backward()
+        results[shared] = casts.count, real_out, fake_out, [p.grad for p in model.discriminator.parameters()]
+    (separate, *values), (once, *shared_values) = results[False], results[True]
+    assert once > 0 and separate == 2 * once
+    assert all(torch.equal(a, b) for a, b in zip(values[:2], shared_values[:2]))
+    # the two forwards' weight gradients now meet at the one bf16 copy and are summed in bf16 (as
+    # under torch's default autocast), not in float32 after two casts: within a bf16 rounding
+    assert all(torch.allclose(a, b, rtol=2**-7, atol=0) for a, b in zip(values[2], shared_values[2]))
+    with WeightCasts(model.discriminator.parameters()) as casts, shared_weight_casts("cpu"):
+        model.discriminate_pair(real, fake, labels)  # no autocast: nothing to share
+    assert casts.count == 0
+
+
+def test_under_autocast_the_generators_step_sees_the_discriminator_its_step_updated(train_config):
+    """Lightning runs the whole training step in one autocast region, whose cache keeps the bf16
+    copy of each parameter that requires gradients: were D not frozen in G's step, G would be
+    scored by D's weights from before D's step. What G's step saw must be D after its step."""
+    model = instantiate(train_config("model.optim.discriminator.lr=0.05").model)
+    model.discriminator.apply(lambda m: setattr(m, "p", 0.0) if isinstance(m, nn.Dropout) else None)
+    seen, discriminate = [], model.discriminate
+
+    def recorded(images, labels):
+        out = discriminate(images, labels)
+        seen.append((images.detach(), labels, out[0].detach()))
+        return out
+
+    model.discriminate = recorded
+    fit(model, batches=1, precision="bf16-mixed")
+    images, labels, out = seen[-1]  # G's step: D's (one, joint) forward in its own step came first
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(out, model.discriminator(images, labels))
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """Shared training logic of every GAN: manual optimisation of a generator and a discriminator."""
 
+import contextlib
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import lightning as L
 import torch
@@ -49,6 +50,23 @@ def batch_independent(net: nn.Module) -> bool:
         or module._forward_hooks
         for module in net.modules()
     )
+
+
+@contextlib.contextmanager
+def shared_weight_casts(device_type: str) -> Iterator[None]:
+    """Under autocast without its cast cache (Lightning's mixed precision keeps none: weights change
+    within a manual training step), forwards inside this block that use the same weights cast them
+    to the low precision once, not once per forward (their weight gradients then meet at that copy
+    and are summed in it, as under torch's default autocast); the cache is dropped on leaving,
+    before the weights can change. Elsewhere (no autocast, or a cache already on) it does nothing."""
+    if not torch.is_autocast_enabled(device_type) or torch.is_autocast_cache_enabled():
+        yield
+        return
+    with torch.autocast(device_type, dtype=torch.get_autocast_dtype(device_type), cache_enabled=True):
+        try:
+            yield
+        finally:
+            torch.clear_autocast_cache()
 
 
 def schedule_factor(schedule: Mapping, progress: float) -> float:
@@ -409,8 +427,12 @@ class AdversarialModule(GenerativeModule):
             fake = self.generator(noise, labels)
 
         real_seen, fake_seen = self.diff_augment(real), self.diff_augment(fake.detach())
-        real_out, real_aux, fake_out, fake_aux = self.discriminate_pair(real_seen, fake_seen, labels)
-        d_terms = self.discriminator_terms(real_seen, fake_seen, labels, real_aux, fake_aux)
+        # D's weights cast once for all of its forwards in this step (real, fake, penalties); a
+        # graphed batch keeps its own autocast settings
+        casts = contextlib.nullcontext() if self._bare_steps else shared_weight_casts(real.device.type)
+        with casts:
+            real_out, real_aux, fake_out, fake_aux = self.discriminate_pair(real_seen, fake_seen, labels)
+            d_terms = self.discriminator_terms(real_seen, fake_seen, labels, real_aux, fake_aux)
         d_loss = self.discriminator_loss(real_out, fake_out)
         self._step(opt_d, sum(d_terms.values(), d_loss), self.count("discriminator_steps"), schedule)
         self.discriminator_steps.add_(1)
