@@ -297,9 +297,9 @@ def test_the_discriminators_forwards_in_its_step_cast_its_weights_once_under_aut
 
 
 def test_under_autocast_the_generators_step_sees_the_discriminator_its_step_updated(train_config):
-    """Lightning runs the whole training step in one autocast region, whose cache keeps the bf16
-    copy of each parameter that requires gradients: were D not frozen in G's step, G would be
-    scored by D's weights from before D's step. What G's step saw must be D after its step."""
+    """D's step casts D's weights once through autocast's cache (shared_weight_casts); a cached bf16
+    copy that outlived D's optimiser step would score G's images with D from before that step.
+    What G's step saw must be D after its step (a large lr, so that D's step shows in bf16)."""
     model = instantiate(train_config("model.optim.discriminator.lr=0.05").model)
     model.discriminator.apply(lambda m: setattr(m, "p", 0.0) if isinstance(m, nn.Dropout) else None)
     seen, discriminate = [], model.discriminate
